@@ -18,6 +18,7 @@
 //! [`Pipeline`] ties the stages together; the CLI, the tests and the benchmarks all go through it.
 
 pub mod decode;
+pub mod edits;
 pub mod emit;
 pub mod eval;
 pub mod normalize;
@@ -28,6 +29,6 @@ pub mod rules;
 pub mod segment;
 pub mod text;
 
-// pub use pipeline::{Options, PageError, PageOutput, Pipeline};
+pub use pipeline::{Options, PageError, PageOutput, Pipeline, StageTimes};
 pub use record::{Caption, Edit, Flag, GoldFields, Kind, Record};
-// pub use rules::{RuleError, RuleSet};
+pub use rules::{RuleError, RuleSet};

@@ -1,1 +1,161 @@
-//! stub
+//! The configured pipeline: decode → normalize → repair → segment → emit.
+//!
+//! A [`Pipeline`] holds compiled rules and options; it is `Sync`, so one instance serves every
+//! worker thread. Processing a page never panics on any input and never touches the filesystem:
+//! reading files and writing outputs belong to the caller (the CLI).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use encoding_rs::Encoding;
+
+use crate::decode::{self, DecodeError};
+use crate::edits::EditLog;
+use crate::normalize::{self, Scratch};
+use crate::record::Record;
+use crate::rules::{CompiledRules, RuleError, RuleSet};
+use crate::{emit, repair, segment};
+
+/// How pages are processed.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Attach every edit to the records (`--explain`).
+    pub explain: bool,
+    /// Decode every page with this encoding instead of detecting it (`--encoding`).
+    pub encoding: Option<&'static Encoding>,
+}
+
+/// Why a page could not be processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageError {
+    Decode(DecodeError),
+}
+
+impl fmt::Display for PageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PageError::Decode(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PageError {}
+
+/// Time spent in each stage, for `--stats`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    pub decode: Duration,
+    /// Layout, joins and normalization of the paragraphs (normalize and repair run fused).
+    pub repair: Duration,
+    pub segment: Duration,
+    pub emit: Duration,
+}
+
+impl StageTimes {
+    pub fn add(&mut self, o: &StageTimes) {
+        self.decode += o.decode;
+        self.repair += o.repair;
+        self.segment += o.segment;
+        self.emit += o.emit;
+    }
+}
+
+/// The result of one page.
+#[derive(Debug, Clone)]
+pub struct PageOutput {
+    pub records: Vec<Record>,
+    /// The decoded page text (offsets in records point into it).
+    pub text: String,
+    /// The encoding it was decoded from.
+    pub encoding: &'static str,
+    /// Malformed byte sequences met while decoding.
+    pub malformed: usize,
+    /// Edits by rule index (see [`Pipeline::rule_id`]).
+    pub edit_counts: Vec<u64>,
+    pub times: StageTimes,
+}
+
+/// Compiled rules plus options: what the CLI, the tests and the benchmarks run pages through.
+#[derive(Debug)]
+pub struct Pipeline {
+    rules: CompiledRules,
+    options: Options,
+    fingerprint: String,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+impl Pipeline {
+    pub fn new(rules: &RuleSet, options: Options) -> Result<Pipeline, RuleError> {
+        Ok(Pipeline { rules: rules.compile()?, options, fingerprint: rules.fingerprint() })
+    }
+
+    /// The built-in rules with default options.
+    pub fn builtin() -> Pipeline {
+        Pipeline::new(&RuleSet::builtin(), Options::default()).expect("built-in rules compile (tested)")
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub fn rules(&self) -> &CompiledRules {
+        &self.rules
+    }
+
+    /// Identifies the rule set, for manifests.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub fn rule_id(&self, idx: usize) -> &str {
+        &self.rules.ids[idx]
+    }
+
+    /// Processes the raw bytes of a page.
+    pub fn process_bytes(&self, source: &str, bytes: &[u8]) -> Result<PageOutput, PageError> {
+        let t0 = Instant::now();
+        let d = decode::decode(bytes, self.options.encoding).map_err(PageError::Decode)?;
+        let decode_time = t0.elapsed();
+        let mut out = self.process_decoded(source, d.text);
+        out.encoding = d.encoding;
+        out.malformed = d.malformed;
+        out.times.decode = decode_time;
+        Ok(out)
+    }
+
+    /// Processes a page that is text already.
+    pub fn process_text(&self, source: &str, text: &str) -> PageOutput {
+        let mut owned = text.replace("\r\n", "\n");
+        if owned.contains('\r') {
+            owned = owned.replace('\r', "\n");
+        }
+        if let Some(s) = owned.strip_prefix('\u{FEFF}') {
+            owned = s.to_string();
+        }
+        self.process_decoded(source, owned)
+    }
+
+    fn process_decoded(&self, source: &str, text: String) -> PageOutput {
+        let mut log = EditLog::new(self.options.explain);
+        let mut times = StageTimes::default();
+        let t = Instant::now();
+        let paragraphs = SCRATCH.with(|s| repair::paragraphs(&self.rules, &text, &mut s.borrow_mut(), &mut log));
+        times.repair = t.elapsed();
+        let t = Instant::now();
+        let items = segment::items(&self.rules, paragraphs, &mut log);
+        times.segment = t.elapsed();
+        let t = Instant::now();
+        let records = emit::records(&self.rules, source, &text, items, self.options.explain);
+        times.emit = t.elapsed();
+        PageOutput { records, text, encoding: "UTF-8", malformed: 0, edit_counts: log.counts, times }
+    }
+
+    /// Normalizes and repairs one paragraph of text, without layout or segmentation: what the
+    /// text rules' examples are checked with.
+    pub fn repair_text(&self, text: &str) -> String {
+        normalize::normalize_str(&self.rules, text)
+    }
+}

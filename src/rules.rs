@@ -1,1 +1,673 @@
-//! stub
+//! Rules are data: everything that is about Chinese newspapers (punctuation tables, stray words,
+//! confusion lexicons, dateline, byline, caption and furniture patterns, layout character
+//! classes) is read from TOML files in `rules/`.
+//!
+//! A rule file holds `[[rule]]` entries, each with an `id`, a `type` (which mechanism runs it),
+//! a `description` and `examples`, plus the fields its type needs; and optionally a `[vars]` table
+//! of pattern fragments that any pattern may use as `{name}`. The defaults are compiled into the
+//! binary ([`RuleSet::builtin`]); [`RuleSet::with_overrides`] adds a directory of files whose
+//! rules replace built-in rules of the same id (or remove them with `disabled = true`).
+//!
+//! [`RuleSet::compile`] turns the rules into the tables and automata the stages run
+//! ([`CompiledRules`]); that happens once per run, never per page.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+/// The rule files shipped in `rules/`, compiled into the binary.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("vars.toml", include_str!("../rules/vars.toml")),
+    ("punctuation.toml", include_str!("../rules/punctuation.toml")),
+    ("width.toml", include_str!("../rules/width.toml")),
+    ("whitespace.toml", include_str!("../rules/whitespace.toml")),
+    ("stray_words.toml", include_str!("../rules/stray_words.toml")),
+    ("confusions.toml", include_str!("../rules/confusions.toml")),
+    ("datelines.toml", include_str!("../rules/datelines.toml")),
+    ("bylines.toml", include_str!("../rules/bylines.toml")),
+    ("captions.toml", include_str!("../rules/captions.toml")),
+    ("furniture.toml", include_str!("../rules/furniture.toml")),
+    ("layout.toml", include_str!("../rules/layout.toml")),
+];
+
+/// Upper bound on the compiled size of one pattern, so that a rule file cannot make the process
+/// allocate without limit.
+const REGEX_SIZE_LIMIT: usize = 4 << 20;
+/// Upper bound on the length of a pattern after `{var}` expansion.
+const PATTERN_MAX_LEN: usize = 16 << 10;
+
+/// What went wrong with a rule set; the message names the file and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub file: String,
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rule {
+            Some(id) => write!(f, "{}: rule `{}`: {}", self.file, id, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+fn err(file: &str, rule: Option<&str>, message: impl Into<String>) -> RuleError {
+    RuleError { file: file.to_string(), rule: rule.map(str::to_string), message: message.into() }
+}
+
+/// One rule as written in a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: RuleType,
+    pub description: String,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub map: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub ranges: Option<Vec<[String; 3]>>,
+    #[serde(default)]
+    pub chars: Option<CharsSpec>,
+    #[serde(default)]
+    pub word: Option<String>,
+    #[serde(default)]
+    pub replacement: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub position: Option<BylinePosition>,
+    #[serde(default)]
+    pub max_line_chars: Option<usize>,
+    #[serde(default)]
+    pub max_lines: Option<usize>,
+    #[serde(default)]
+    pub min_lines: Option<usize>,
+    #[serde(default)]
+    pub across: Option<JoinAcross>,
+    #[serde(default)]
+    pub examples: Vec<Example>,
+}
+
+/// Which mechanism runs a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleType {
+    /// Half-width punctuation to full-width, in Chinese context (`map`).
+    PunctContext,
+    /// Code-point ranges folded to another range (`ranges`: `[first, last, first_target]`).
+    Fold,
+    /// Characters deleted (`chars`).
+    Delete,
+    /// Characters that become an ASCII space (`chars`).
+    ToSpace,
+    /// Spaces between Chinese characters removed.
+    CjkSpacing,
+    /// A Latin word between Chinese characters replaced (`word`, `replacement`).
+    StrayWord,
+    /// Strings replaced by others (`map`), longest match first.
+    Lexicon,
+    /// A dateline at the start of a paragraph (`pattern`).
+    Dateline,
+    /// A byline (`pattern` with groups `reporters`, `correspondents`; `position`).
+    Byline,
+    /// A photo credit at the end of a paragraph (`pattern` with groups `credit`, `cut`).
+    Credit,
+    /// A line of page furniture (`pattern`, matched against the whole line).
+    Furniture,
+    /// A class of characters the layout reader uses (`chars`); the id says which.
+    CharClass,
+    /// Column labels (`max_line_chars`, `max_lines`, `min_lines`).
+    ColumnLabel,
+    /// Joining text across line ends (`across = "line"`) or blank lines (`across = "blank"`).
+    /// The mechanism is in the repair stage; the rule gives the joins their id.
+    Join,
+}
+
+/// Where a byline pattern is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BylinePosition {
+    /// At the start of the text that follows the dateline (or of the paragraph).
+    AfterDateline,
+    /// Against a whole paragraph that is nothing but the byline.
+    Line,
+}
+
+/// What a join rule joins across.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinAcross {
+    /// A single line end (hard wrap).
+    Line,
+    /// One or more blank lines (column or page break).
+    Blank,
+}
+
+/// `chars = "。！？"` or `chars = ["\u00A0", "\t"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CharsSpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl CharsSpec {
+    fn to_chars(&self) -> Vec<char> {
+        match self {
+            CharsSpec::One(s) => s.chars().collect(),
+            CharsSpec::Many(v) => v.iter().flat_map(|s| s.chars()).collect(),
+        }
+    }
+}
+
+/// An example of a rule at work; `newsmend rules check` and the test suite run every one.
+///
+/// `output` is checked against the text repair of `input` (normalize and repair of one
+/// paragraph); the other fields are checked against a record of the full pipeline run on `input`
+/// as a page (record number `record`, 1-based; by default the first that is not furniture).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    pub input: String,
+    pub output: Option<String>,
+    pub record: Option<usize>,
+    pub kind: Option<String>,
+    pub section: Option<String>,
+    pub headline: Option<String>,
+    pub dateline: Option<String>,
+    pub reporters: Option<Vec<String>>,
+    pub correspondents: Option<Vec<String>>,
+    pub paragraphs: Option<Vec<String>>,
+    pub caption_text: Option<String>,
+    pub credit: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    rule: Vec<RuleSpec>,
+}
+
+/// A rule with the file it came from.
+#[derive(Debug, Clone)]
+pub struct SourcedRule {
+    pub file: String,
+    pub spec: RuleSpec,
+}
+
+/// A set of rules, not yet compiled: the built-in files plus any overrides.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    vars: BTreeMap<String, String>,
+    rules: Vec<SourcedRule>,
+}
+
+impl RuleSet {
+    /// The rules shipped in the binary.
+    pub fn builtin() -> RuleSet {
+        let mut set = RuleSet::default();
+        for (name, text) in BUILTIN_FILES {
+            set.add_file(name, text, false).expect("built-in rules are valid (tested)");
+        }
+        set
+    }
+
+    /// An empty rule set: no repairs, no segmentation patterns. Useful to see the raw layout.
+    pub fn empty() -> RuleSet {
+        RuleSet::default()
+    }
+
+    /// The built-in rules with every `*.toml` file of `dir` added on top (in file-name order).
+    pub fn with_overrides(dir: &Path) -> Result<RuleSet, RuleError> {
+        let mut set = RuleSet::builtin();
+        set.add_dir(dir)?;
+        Ok(set)
+    }
+
+    /// Adds every `*.toml` file of `dir`; a rule whose id exists already replaces it.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), RuleError> {
+        let shown = dir.display().to_string();
+        let entries = std::fs::read_dir(dir).map_err(|e| err(&shown, None, format!("cannot read rules directory: {e}")))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(err(&shown, None, "no *.toml rule files in this directory"));
+        }
+        for path in files {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| err(&name, None, format!("cannot read: {e}")))?;
+            self.add_file(&name, &text, true)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the rules of one file. Within one call a duplicate id is an error; with `replace`,
+    /// an id that exists from earlier files is replaced (or removed when `disabled`).
+    pub fn add_file(&mut self, name: &str, text: &str, replace: bool) -> Result<(), RuleError> {
+        let spec: FileSpec = toml::from_str(text).map_err(|e| err(name, None, e.to_string().trim_end().to_string()))?;
+        let mut seen = std::collections::HashSet::new();
+        for r in &spec.rule {
+            if !seen.insert(r.id.as_str()) {
+                return Err(err(name, Some(&r.id), "duplicate rule id in this file"));
+            }
+        }
+        for (k, v) in spec.vars {
+            if !replace && self.vars.contains_key(&k) {
+                return Err(err(name, None, format!("variable `{k}` is defined twice")));
+            }
+            self.vars.insert(k, v);
+        }
+        for r in spec.rule {
+            match self.rules.iter().position(|x| x.spec.id == r.id) {
+                Some(i) if replace => {
+                    if r.disabled {
+                        self.rules.remove(i);
+                    } else {
+                        self.rules[i] = SourcedRule { file: name.to_string(), spec: r };
+                    }
+                }
+                Some(_) => return Err(err(name, Some(&r.id), "duplicate rule id")),
+                None if r.disabled => {}
+                None => self.rules.push(SourcedRule { file: name.to_string(), spec: r }),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn rules(&self) -> &[SourcedRule] {
+        &self.rules
+    }
+
+    /// A stable fingerprint of the rule set (FNV-1a over ids, files' rule contents), recorded in
+    /// run manifests so that `--resume` can tell whether earlier outputs used the same rules.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf29ce484222325;
+        let mut feed = |s: &str| {
+            for b in s.bytes().chain(std::iter::once(0xff)) {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        };
+        for (k, v) in &self.vars {
+            feed(k);
+            feed(v);
+        }
+        for r in &self.rules {
+            feed(&format!("{:?}", r.spec));
+        }
+        format!("{h:016x}")
+    }
+
+    /// Checks every rule and builds the tables the stages use.
+    pub fn compile(&self) -> Result<CompiledRules, RuleError> {
+        CompiledRules::build(self)
+    }
+}
+
+/// Index of a rule in [`CompiledRules::ids`]; edits carry it until they are written out.
+pub type RuleIdx = u16;
+
+/// What normalization does with one character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharAction {
+    /// Replace by this character.
+    Map(char, RuleIdx),
+    /// Replace by an ASCII space.
+    Space(RuleIdx),
+    /// Delete.
+    Delete(RuleIdx),
+}
+
+/// A compiled byline pattern.
+#[derive(Debug, Clone)]
+pub struct BylineRule {
+    pub regex: Regex,
+    pub position: BylinePosition,
+    pub rule: RuleIdx,
+}
+
+/// Parameters of column-label detection.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelParams {
+    pub max_line_chars: usize,
+    pub max_lines: usize,
+    pub min_lines: usize,
+    pub rule: RuleIdx,
+}
+
+/// The rules in the form the stages run them. Built once; shared read-only by all workers.
+#[derive(Debug)]
+pub struct CompiledRules {
+    /// Rule ids by [`RuleIdx`].
+    pub ids: Vec<String>,
+    /// Per-character actions for the Basic Multilingual Plane, by code point (`None`: keep).
+    bmp_actions: Vec<Option<CharAction>>,
+    /// Per-character actions outside the BMP.
+    astral_actions: HashMap<char, CharAction>,
+    /// Half-width punctuation converted in Chinese context.
+    pub punct: HashMap<char, (char, RuleIdx)>,
+    pub cjk_spacing: Option<RuleIdx>,
+    /// Stray words by lower-case ASCII spelling.
+    pub stray_words: HashMap<String, (String, RuleIdx)>,
+    /// Lexicon replacements: automaton, then replacement and rule per pattern.
+    pub lexicon: Option<(AhoCorasick, Vec<(String, RuleIdx)>)>,
+    pub datelines: Vec<(Regex, RuleIdx)>,
+    pub bylines: Vec<BylineRule>,
+    pub credits: Vec<(Regex, RuleIdx)>,
+    pub furniture: Vec<(Regex, RuleIdx)>,
+    sentence_end: Vec<char>,
+    non_initial: Vec<char>,
+    pub label: Option<LabelParams>,
+    /// The rules that joins are attributed to.
+    pub join_wrap: RuleIdx,
+    pub join_break: RuleIdx,
+}
+
+impl CompiledRules {
+    fn build(set: &RuleSet) -> Result<CompiledRules, RuleError> {
+        let mut c = CompiledRules {
+            ids: Vec::new(),
+            bmp_actions: vec![None; 0x10000],
+            astral_actions: HashMap::new(),
+            punct: HashMap::new(),
+            cjk_spacing: None,
+            stray_words: HashMap::new(),
+            lexicon: None,
+            datelines: Vec::new(),
+            bylines: Vec::new(),
+            credits: Vec::new(),
+            furniture: Vec::new(),
+            sentence_end: Vec::new(),
+            non_initial: Vec::new(),
+            label: None,
+            join_wrap: RuleIdx::MAX,
+            join_break: RuleIdx::MAX,
+        };
+        let mut lexicon_patterns: Vec<String> = Vec::new();
+        let mut lexicon_targets: Vec<(String, RuleIdx)> = Vec::new();
+        if set.rules.len() >= RuleIdx::MAX as usize {
+            return Err(err("rules", None, "too many rules"));
+        }
+        for sourced in &set.rules {
+            let r = &sourced.spec;
+            let file = sourced.file.as_str();
+            let id = Some(r.id.as_str());
+            let idx = c.ids.len() as RuleIdx;
+            c.ids.push(r.id.clone());
+            let need = |what: &str| err(file, id, format!("a `{:?}` rule needs `{what}`", r.kind));
+            match r.kind {
+                RuleType::PunctContext => {
+                    for (from, to) in r.map.as_ref().ok_or_else(|| need("map"))? {
+                        let (f, t) = (single_char(from), single_char(to));
+                        match (f, t) {
+                            (Some(f), Some(t)) => {
+                                c.punct.insert(f, (t, idx));
+                            }
+                            _ => return Err(err(file, id, format!("map entries must be single characters: {from:?} = {to:?}"))),
+                        }
+                    }
+                }
+                RuleType::Fold => {
+                    for [first, last, target] in r.ranges.as_ref().ok_or_else(|| need("ranges"))? {
+                        let (Some(a), Some(b), Some(t)) = (single_char(first), single_char(last), single_char(target)) else {
+                            return Err(err(file, id, "ranges are [first, last, first_target] of single characters"));
+                        };
+                        if b < a || (b as u32 - a as u32) > 0x1000 {
+                            return Err(err(file, id, format!("bad range {first}..{last}")));
+                        }
+                        for u in a as u32..=b as u32 {
+                            let from = char::from_u32(u);
+                            let to = char::from_u32(t as u32 + (u - a as u32));
+                            if let (Some(from), Some(to)) = (from, to) {
+                                c.set_action(from, CharAction::Map(to, idx));
+                            }
+                        }
+                    }
+                }
+                RuleType::Delete | RuleType::ToSpace => {
+                    for ch in r.chars.as_ref().ok_or_else(|| need("chars"))?.to_chars() {
+                        if ch == '\n' {
+                            return Err(err(file, id, "line ends are structure and cannot be rewritten by a character rule"));
+                        }
+                        let action = if r.kind == RuleType::Delete { CharAction::Delete(idx) } else { CharAction::Space(idx) };
+                        c.set_action(ch, action);
+                    }
+                }
+                RuleType::CjkSpacing => c.cjk_spacing = Some(idx),
+                RuleType::StrayWord => {
+                    let word = r.word.as_ref().ok_or_else(|| need("word"))?;
+                    let repl = r.replacement.as_ref().ok_or_else(|| need("replacement"))?;
+                    if word.is_empty() || !word.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                        return Err(err(file, id, "a stray word is one or more ASCII letters"));
+                    }
+                    c.stray_words.insert(word.to_ascii_lowercase(), (repl.clone(), idx));
+                }
+                RuleType::Lexicon => {
+                    for (from, to) in r.map.as_ref().ok_or_else(|| need("map"))? {
+                        if from.is_empty() {
+                            return Err(err(file, id, "an empty lexicon entry would match everywhere"));
+                        }
+                        lexicon_patterns.push(from.clone());
+                        lexicon_targets.push((to.clone(), idx));
+                    }
+                }
+                RuleType::Dateline | RuleType::Byline | RuleType::Credit | RuleType::Furniture => {
+                    let pattern = r.pattern.as_ref().ok_or_else(|| need("pattern"))?;
+                    let regex = compile_pattern(pattern, &set.vars, file, &r.id)?;
+                    match r.kind {
+                        RuleType::Dateline => c.datelines.push((regex, idx)),
+                        RuleType::Credit => {
+                            if regex.capture_names().flatten().all(|n| n != "credit") {
+                                return Err(err(file, id, "a credit pattern needs a group named `credit`"));
+                            }
+                            c.credits.push((regex, idx))
+                        }
+                        RuleType::Furniture => c.furniture.push((regex, idx)),
+                        _ => {
+                            let position = r.position.ok_or_else(|| need("position"))?;
+                            c.bylines.push(BylineRule { regex, position, rule: idx });
+                        }
+                    }
+                }
+                RuleType::CharClass => {
+                    let chars = r.chars.as_ref().ok_or_else(|| need("chars"))?.to_chars();
+                    match r.id.as_str() {
+                        "layout.sentence-end" => c.sentence_end = chars,
+                        "layout.non-initial" => c.non_initial = chars,
+                        other => return Err(err(file, id, format!("unknown character class `{other}` (known: layout.sentence-end, layout.non-initial)"))),
+                    }
+                }
+                RuleType::Join => match r.across.ok_or_else(|| need("across"))? {
+                    JoinAcross::Line => c.join_wrap = idx,
+                    JoinAcross::Blank => c.join_break = idx,
+                },
+                RuleType::ColumnLabel => {
+                    c.label = Some(LabelParams {
+                        max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
+                        max_lines: r.max_lines.ok_or_else(|| need("max_lines"))?,
+                        min_lines: r.min_lines.unwrap_or(2).max(1),
+                        rule: idx,
+                    });
+                }
+            }
+        }
+        if c.join_wrap == RuleIdx::MAX || c.join_break == RuleIdx::MAX {
+            return Err(err("rules", None, "the join rules (type \"join\", across \"line\" and \"blank\") cannot be removed: every join must be attributed to a rule"));
+        }
+        if !lexicon_patterns.is_empty() {
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&lexicon_patterns)
+                .map_err(|e| err("lexicon", None, e.to_string()))?;
+            c.lexicon = Some((ac, lexicon_targets));
+        }
+        Ok(c)
+    }
+
+    fn set_action(&mut self, ch: char, action: CharAction) {
+        if (ch as u32) < 0x10000 {
+            self.bmp_actions[ch as usize] = Some(action);
+        } else {
+            self.astral_actions.insert(ch, action);
+        }
+    }
+
+    /// What normalization does with `ch`, if anything.
+    #[inline]
+    pub fn char_action(&self, ch: char) -> Option<CharAction> {
+        let u = ch as u32;
+        if u < 0x10000 {
+            self.bmp_actions[u as usize]
+        } else if self.astral_actions.is_empty() {
+            None
+        } else {
+            self.astral_actions.get(&ch).copied()
+        }
+    }
+
+    /// Can a paragraph end with `ch`?
+    #[inline]
+    pub fn is_sentence_end(&self, ch: char) -> bool {
+        self.sentence_end.contains(&ch)
+    }
+
+    /// Is `ch` a character no paragraph starts with?
+    #[inline]
+    pub fn is_non_initial(&self, ch: char) -> bool {
+        self.non_initial.contains(&ch)
+    }
+
+    pub fn id(&self, idx: RuleIdx) -> &str {
+        &self.ids[idx as usize]
+    }
+}
+
+fn single_char(s: &str) -> Option<char> {
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// Expands `{var}` references and compiles with a size limit.
+fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, id: &str) -> Result<Regex, RuleError> {
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after.find('}');
+        let name = close.map(|c| &after[..c]);
+        // `\p{Han}` is a Unicode class, not a variable.
+        let is_class = rest[..open].ends_with("\\p") || rest[..open].ends_with("\\P");
+        match name {
+            // `{2,4}` and friends are regex repetition, not variables.
+            Some(n) if !is_class && !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') && !n.chars().next().unwrap().is_ascii_digit() => {
+                let value = vars.get(n).ok_or_else(|| err(file, Some(id), format!("unknown variable `{{{n}}}`")))?;
+                out.push_str(&rest[..open]);
+                out.push_str("(?:");
+                out.push_str(value);
+                out.push(')');
+                rest = &after[n.len() + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+        if out.len() > PATTERN_MAX_LEN {
+            return Err(err(file, Some(id), "pattern is too long after expanding variables"));
+        }
+    }
+    out.push_str(rest);
+    if out.len() > PATTERN_MAX_LEN {
+        return Err(err(file, Some(id), "pattern is too long after expanding variables"));
+    }
+    RegexBuilder::new(&out)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| err(file, Some(id), format!("pattern does not compile: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_compile() {
+        let c = RuleSet::builtin().compile().unwrap();
+        assert!(c.ids.iter().any(|i| i == "punct.halfwidth"));
+        assert_eq!(c.char_action('２'), Some(CharAction::Map('2', c.ids.iter().position(|i| i == "width.digits").unwrap() as RuleIdx)));
+        assert!(c.is_sentence_end('。'));
+        assert!(c.is_non_initial('，'));
+    }
+
+    #[test]
+    fn override_replaces_and_disables() {
+        let mut set = RuleSet::builtin();
+        let n = set.rules().len();
+        set.add_file("user.toml", "[[rule]]\nid = \"stray.or\"\ntype = \"stray_word\"\ndescription = \"off\"\ndisabled = true\n", true).unwrap();
+        assert_eq!(set.rules().len(), n - 1);
+        set.add_file("user.toml", "[[rule]]\nid = \"stray.with\"\ntype = \"stray_word\"\ndescription = \"with\"\nword = \"with\"\nreplacement = \"与\"\n", true).unwrap();
+        assert_eq!(set.rules().len(), n);
+        assert!(set.compile().unwrap().stray_words.contains_key("with"));
+    }
+
+    fn compile_one(text: &str) -> Result<CompiledRules, RuleError> {
+        let mut set = RuleSet::builtin();
+        set.add_file("bad.toml", text, true)?;
+        set.compile()
+    }
+
+    #[test]
+    fn bad_rule_files_are_errors() {
+        let e = compile_one("[[rule]\nid=").unwrap_err();
+        assert_eq!(e.file, "bad.toml");
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\nmap = {}\ncolour = 1\n").unwrap_err();
+        assert!(e.message.contains("colour"), "{e}");
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\n[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\n").unwrap_err();
+        assert!(e.message.contains("duplicate"), "{e}");
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"(unclosed\"\n").unwrap_err();
+        assert!(e.message.contains("does not compile"), "{e}");
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"\\\\w{1000}\\\\w{1000}\\\\w{1000}\"\n").unwrap_err();
+        assert!(e.message.contains("does not compile"), "{e}");
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"{nosuchvar}\"\n").unwrap_err();
+        assert!(e.message.contains("unknown variable"), "{e}");
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"teleport\"\ndescription = \"d\"\n").unwrap_err();
+        assert!(e.message.contains("teleport"), "{e}");
+    }
+
+    #[test]
+    fn repetition_braces_are_not_variables() {
+        let vars = BTreeMap::from([("n".to_string(), "a".to_string())]);
+        let re = compile_pattern("^{n}{2,3}$", &vars, "f", "i").unwrap();
+        assert!(re.is_match("aa") && !re.is_match("a"));
+    }
+
+    #[test]
+    fn fingerprint_changes_with_rules() {
+        let a = RuleSet::builtin();
+        let mut b = RuleSet::builtin();
+        b.add_file("u.toml", "[[rule]]\nid = \"stray.or\"\ntype = \"stray_word\"\ndescription = \"d\"\ndisabled = true\n", true).unwrap();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint(), RuleSet::builtin().fingerprint());
+    }
+}

@@ -1,1 +1,373 @@
-//! stub
+//! Stage 4: paragraphs to items (SPEC A5, A6, A7).
+//!
+//! Items start at headlines and at datelines and bylines; a dateline with no headline right
+//! before it opens a brief. A paragraph that ends in a photographer credit is a caption: after a
+//! headline it makes photo news, elsewhere a photo item of its own. Page furniture becomes
+//! furniture items, and a column label becomes the `section` of the item it stands next to.
+//!
+//! Taking a dateline out of the first paragraph moves text into the `dateline` field. Taking out
+//! a byline or a credit drops the words around the names (`（记者 …）`, `摄`); those are edits
+//! (`before` the byline, `after` the names kept), so that every character of the page stays
+//! accounted for.
+
+use std::ops::Range;
+
+use crate::edits::{EditLog, RawEdit};
+use crate::record::{Caption, Flag, Kind};
+use crate::repair::{Paragraph, Role};
+use crate::rules::{BylinePosition, CompiledRules, RuleIdx};
+use crate::text::{char_len, compact, is_hspace};
+
+/// An item of the page, before it is written out.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub kind: Kind,
+    pub section: Option<String>,
+    pub headline: Option<String>,
+    pub dateline: Option<String>,
+    pub reporters: Vec<String>,
+    pub correspondents: Vec<String>,
+    pub paragraphs: Vec<String>,
+    pub captions: Vec<Caption>,
+    pub span: Range<usize>,
+    pub flags: Vec<Flag>,
+    pub edits: Vec<RawEdit>,
+}
+
+impl Item {
+    fn new(kind: Kind, span: Range<usize>) -> Item {
+        Item {
+            kind,
+            section: None,
+            headline: None,
+            dateline: None,
+            reporters: Vec::new(),
+            correspondents: Vec::new(),
+            paragraphs: Vec::new(),
+            captions: Vec::new(),
+            span,
+            flags: Vec::new(),
+            edits: Vec::new(),
+        }
+    }
+
+    /// Nothing but a headline, dateline or byline so far: the next start belongs to it.
+    fn is_open_head(&self) -> bool {
+        self.kind != Kind::Furniture && self.paragraphs.is_empty() && self.captions.is_empty()
+    }
+
+    fn absorb(&mut self, p: &mut Paragraph) {
+        self.span.start = self.span.start.min(p.span.start);
+        self.span.end = self.span.end.max(p.span.end);
+        self.flags.append(&mut p.flags);
+        self.edits.append(&mut p.edits);
+    }
+
+    fn finish(&mut self) {
+        if self.kind == Kind::Furniture {
+            return;
+        }
+        self.kind = match (&self.headline, self.paragraphs.is_empty(), self.captions.is_empty()) {
+            (_, true, false) => Kind::Photo,
+            (Some(_), _, _) => Kind::Article,
+            (None, _, _) => Kind::Brief,
+        };
+        self.edits.sort_by_key(|e| (e.span.start, e.span.end));
+    }
+}
+
+/// Is this line (raw page text) page furniture?
+pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
+    if rules.furniture.is_empty() || char_len(line) > 48 {
+        return false;
+    }
+    let norm = crate::normalize::normalize_str(rules, line);
+    let t = norm.trim();
+    !t.is_empty() && rules.furniture.iter().any(|(re, _)| re.is_match(t))
+}
+
+/// Does a paragraph whose (normalized, compacted) text starts with `head` open an item? `whole`
+/// is the whole paragraph when it is short.
+pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bool {
+    rules.datelines.iter().any(|(re, _)| re.is_match(head))
+        || rules.bylines.iter().any(|b| match b.position {
+            BylinePosition::AfterDateline => b.regex.is_match(head) && !head.starts_with(['（', '(']),
+            BylinePosition::Line => whole.is_some_and(|w| b.regex.is_match(w)),
+        })
+}
+
+/// Is `whole` a byline on a line of its own?
+pub fn is_byline_line(rules: &CompiledRules, whole: &str) -> bool {
+    rules.bylines.iter().any(|b| b.position == BylinePosition::Line && b.regex.is_match(whole))
+}
+
+/// Does text that ends with `tail` end in a photographer credit?
+pub fn ends_with_credit(rules: &CompiledRules, tail: &str) -> bool {
+    rules.credits.iter().any(|(re, _)| re.is_match(tail))
+}
+
+/// Groups the paragraphs of a page into items.
+pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut EditLog) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
+    // The item that body text goes to.
+    let mut current: Option<usize> = None;
+    let mut pending_section: Option<String> = None;
+    let n = paragraphs.len();
+    for i in 0..n {
+        let next_role = paragraphs.get(i + 1).map(|p| p.role);
+        let p = &mut paragraphs[i];
+        match p.role {
+            Role::Furniture => {
+                let mut item = Item::new(Kind::Furniture, p.span.clone());
+                item.paragraphs.push(p.text.text.clone());
+                item.absorb(p);
+                items.push(item);
+            }
+            Role::Label => {
+                let label = compact(&p.text.text);
+                // A label before a headline names what follows; elsewhere what it stands after.
+                match current {
+                    Some(c) if next_role != Some(Role::Headline) && items[c].section.is_none() => {
+                        items[c].section = Some(label);
+                        items[c].absorb(p);
+                    }
+                    _ => pending_section = Some(label),
+                }
+            }
+            Role::Headline => {
+                let text = p.text.text.clone();
+                match current {
+                    // A second headline line right after the first: one headline.
+                    Some(c) if items[c].is_open_head() && items[c].headline.is_some() && items[c].dateline.is_none() && items[c].reporters.is_empty() => {
+                        items[c].headline.as_mut().unwrap().push_str(&text);
+                        items[c].absorb(p);
+                    }
+                    _ => {
+                        let mut item = Item::new(Kind::Article, p.span.clone());
+                        item.headline = Some(text);
+                        item.section = pending_section.take();
+                        item.absorb(p);
+                        items.push(item);
+                        current = Some(items.len() - 1);
+                    }
+                }
+            }
+            Role::Body => body(rules, p, &mut items, &mut current, &mut pending_section, log),
+        }
+    }
+    if let Some(label) = pending_section {
+        // A label with nothing after it: it belongs to the last item, or stands alone.
+        match items.iter_mut().rev().find(|it| it.kind != Kind::Furniture && it.section.is_none()) {
+            Some(it) => it.section = Some(label),
+            None => {
+                let mut item = Item::new(Kind::Furniture, 0..0);
+                item.paragraphs.push(label);
+                items.push(item);
+            }
+        }
+    }
+    for it in &mut items {
+        it.finish();
+    }
+    items
+}
+
+/// What the start of a paragraph carried: dateline, byline, and where the text begins.
+struct Opening {
+    dateline: Option<String>,
+    reporters: Vec<String>,
+    correspondents: Vec<String>,
+    text_start: usize,
+    starts_item: bool,
+}
+
+fn body(rules: &CompiledRules, p: &mut Paragraph, items: &mut Vec<Item>, current: &mut Option<usize>, pending_section: &mut Option<String>, log: &mut EditLog) {
+    let open = opening(rules, p, log);
+    let text = p.text.text[open.text_start..].trim_start_matches(|c: char| is_hspace(c)).to_string();
+    let caption = if open.starts_item { None } else { credit(rules, p, &text, open.text_start, log) };
+
+    if let Some(cap) = caption {
+        let target = match *current {
+            Some(c) if items[c].is_open_head() && items[c].headline.is_some() && items[c].dateline.is_none() => c,
+            Some(c) if items[c].kind == Kind::Photo => c,
+            _ => {
+                let mut item = Item::new(Kind::Photo, p.span.clone());
+                item.section = pending_section.take();
+                items.push(item);
+                items.len() - 1
+            }
+        };
+        items[target].kind = Kind::Photo;
+        items[target].captions.push(cap);
+        items[target].absorb(p);
+        *current = Some(target);
+        return;
+    }
+
+    let target = match *current {
+        Some(c) if open.starts_item && items[c].is_open_head() && !(open.dateline.is_some() && items[c].dateline.is_some()) => c,
+        Some(c) if !open.starts_item && items[c].kind != Kind::Photo => c,
+        _ => {
+            let mut item = Item::new(Kind::Brief, p.span.clone());
+            item.section = pending_section.take();
+            items.push(item);
+            items.len() - 1
+        }
+    };
+    let it = &mut items[target];
+    if open.dateline.is_some() {
+        it.dateline = open.dateline;
+    }
+    it.reporters.extend(open.reporters);
+    it.correspondents.extend(open.correspondents);
+    if !text.is_empty() {
+        it.paragraphs.push(text);
+    }
+    it.absorb(p);
+    *current = Some(target);
+}
+
+/// Reads the dateline and byline at the start of a paragraph.
+fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Opening {
+    let mut o = Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false };
+    // A byline that is the whole paragraph.
+    for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::Line) {
+        if let Some(caps) = b.regex.captures(&p.text.text) {
+            let caps = OwnedCaps::new(&caps, 0);
+            let len = p.text.text.len();
+            take_byline(p, &caps, 0..len, b.rule, &mut o, log);
+            o.text_start = p.text.text.len();
+            o.starts_item = true;
+            return o;
+        }
+    }
+    let t = &p.text.text;
+    if let Some((m, _)) = rules.datelines.iter().find_map(|(re, idx)| re.find(t).map(|m| (m, *idx))) {
+        o.dateline = Some(m.as_str().to_string());
+        o.text_start = m.end();
+        o.starts_item = true;
+    }
+    let rest_start = o.text_start + p.text.text[o.text_start..].len() - p.text.text[o.text_start..].trim_start().len();
+    for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::AfterDateline) {
+        let rest = &p.text.text[rest_start..];
+        // A parenthesised byline opens an item only after a dateline.
+        if o.dateline.is_none() && rest.starts_with(['（', '(']) {
+            continue;
+        }
+        if let Some(caps) = b.regex.captures(rest) {
+            let whole = caps.get(0).unwrap();
+            let range = rest_start + whole.start()..rest_start + whole.end();
+            let caps = OwnedCaps::new(&caps, rest_start);
+            take_byline(p, &caps, range.clone(), b.rule, &mut o, log);
+            o.text_start = range.end;
+            o.starts_item = true;
+            break;
+        }
+    }
+    o
+}
+
+/// Capture positions of a byline match, shifted to paragraph offsets.
+struct OwnedCaps {
+    reporters: Option<Range<usize>>,
+    correspondents: Option<Range<usize>>,
+}
+
+impl OwnedCaps {
+    fn new(caps: &regex::Captures<'_>, shift: usize) -> OwnedCaps {
+        let g = |name: &str| caps.name(name).map(|m| m.start() + shift..m.end() + shift);
+        OwnedCaps { reporters: g("reporters"), correspondents: g("correspondents") }
+    }
+}
+
+fn take_byline(p: &mut Paragraph, caps: &OwnedCaps, range: Range<usize>, rule: RuleIdx, o: &mut Opening, log: &mut EditLog) {
+    if let Some(r) = &caps.reporters {
+        o.reporters = split_names(&p.text.text, r.clone(), &p.text.cuts);
+    }
+    if let Some(r) = &caps.correspondents {
+        o.correspondents = split_names(&p.text.text, r.clone(), &p.text.cuts);
+    }
+    let mut kept: Vec<&str> = o.reporters.iter().map(String::as_str).collect();
+    kept.extend(o.correspondents.iter().map(String::as_str));
+    let after = kept.join(" ");
+    extraction_edit(p, range, rule, &after, log);
+}
+
+fn extraction_edit(p: &mut Paragraph, range: Range<usize>, rule: RuleIdx, after: &str, log: &mut EditLog) {
+    let span = p.text.span_to_page(range.clone());
+    let before = p.text.text[range].to_string();
+    let explain = log.explain;
+    log.push(rule, span.clone(), || before.clone(), after);
+    if explain {
+        if let Some(e) = log.edits.pop() {
+            p.edits.push(e);
+        }
+    }
+}
+
+/// Splits a run of names at separators and at removed spaces. A one-character piece is a name
+/// that OCR cut with a space (`陈  国琦`) and joins its neighbour.
+pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for (i, c) in text[r.clone()].char_indices() {
+        let at = (r.start + i) as u32;
+        if i > 0 && cuts.binary_search(&at).is_ok() && !cur.is_empty() {
+            pieces.push(std::mem::take(&mut cur));
+        }
+        if c.is_whitespace() || is_hspace(c) || matches!(c, '、' | '，' | ',') {
+            if !cur.is_empty() {
+                pieces.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        pieces.push(cur);
+    }
+    // Merge one-character pieces into a neighbour (the shorter one).
+    let mut i = 0;
+    while i < pieces.len() {
+        if char_len(&pieces[i]) == 1 && pieces.len() > 1 {
+            let piece = pieces.remove(i);
+            let into_next = i < pieces.len() && (i == 0 || char_len(&pieces[i]) <= char_len(&pieces[i - 1]));
+            if into_next {
+                pieces[i].insert_str(0, &piece);
+            } else {
+                pieces[i - 1].push_str(&piece);
+            }
+            i = i.saturating_sub(1);
+            continue;
+        }
+        i += 1;
+    }
+    for p in &mut pieces {
+        if p.chars().count() > 2 && p.ends_with('等') {
+            p.pop();
+        }
+    }
+    pieces.retain(|p| !p.is_empty());
+    pieces
+}
+
+/// A credit at the end of the paragraph text (which starts at `start` in the paragraph).
+fn credit(rules: &CompiledRules, p: &mut Paragraph, text: &str, start: usize, log: &mut EditLog) -> Option<Caption> {
+    for (re, rule) in &rules.credits {
+        let Some(caps) = re.captures(text) else { continue };
+        let cut = caps.name("cut").map_or(caps.get(0).unwrap().start(), |m| m.start());
+        let name_range = caps.name("credit").map(|m| m.range())?;
+        let offset = start + (p.text.text.len() - start - text.len());
+        let names = split_names(text, name_range, &shift_cuts(&p.text.cuts, offset));
+        let credit = names.join("、");
+        let caption_text = text[..cut].trim_end().to_string();
+        let range = offset + cut..offset + text.len();
+        extraction_edit(p, range, *rule, &credit, log);
+        return Some(Caption { text: caption_text, credit: (!credit.is_empty()).then_some(credit) });
+    }
+    None
+}
+
+fn shift_cuts(cuts: &[u32], by: usize) -> Vec<u32> {
+    cuts.iter().filter(|&&c| c as usize >= by).map(|&c| c - by as u32).collect()
+}

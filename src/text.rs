@@ -1,1 +1,131 @@
-//! stub
+//! Character classes and small text utilities shared by the stages.
+//!
+//! These are Unicode facts (what is a Han character, what is whitespace), not newspaper
+//! conventions; conventions live in `rules/`.
+
+/// A Han (CJK ideograph) character, including the extension blocks and compatibility ideographs,
+/// and `〇`, which Chinese text uses as the digit zero (`二〇〇〇年`).
+#[inline]
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F | 0x3007)
+}
+
+/// Kana and Hangul: scripts that, like Han, are written without spaces in Chinese pages.
+#[inline]
+fn is_other_cjk_script(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xAC00..=0xD7AF | 0x1100..=0x11FF)
+}
+
+/// Punctuation that only occurs in East Asian text: the CJK symbols block (`、。《》「」『』〈〉`…)
+/// and the full-width forms block (`，；：！？（）％`… and their kin), plus the quotes, dashes,
+/// ellipsis and middle dot that Chinese typesetting uses.
+#[inline]
+pub fn is_cjk_punct(c: char) -> bool {
+    matches!(c as u32,
+        0x3001..=0x3006 | 0x3008..=0x303F | 0xFF01..=0xFF0F | 0xFF1A..=0xFF20 | 0xFF3B..=0xFF40
+        | 0xFF5B..=0xFF65 | 0xFE30..=0xFE4F | 0xFE10..=0xFE19
+        | 0x2014 | 0x2015 | 0x2018 | 0x2019 | 0x201C | 0x201D | 0x2026 | 0x00B7 | 0x2236)
+}
+
+/// A character of Chinese text: Han, kana/hangul, or East Asian punctuation. Half-width
+/// punctuation next to such a character is "in Chinese context".
+#[inline]
+pub fn is_cjk(c: char) -> bool {
+    is_han(c) || is_cjk_punct(c) || is_other_cjk_script(c)
+}
+
+/// Full-width ASCII variants (`！`..`～`), which map to ASCII by subtracting 0xFEE0.
+#[inline]
+pub fn fullwidth_to_ascii(c: char) -> Option<char> {
+    let u = c as u32;
+    if (0xFF01..=0xFF5E).contains(&u) {
+        char::from_u32(u - 0xFEE0)
+    } else {
+        None
+    }
+}
+
+/// Horizontal whitespace as it occurs inside a line: ASCII space and tab, the ideographic space,
+/// NBSP and the other Unicode space separators.
+#[inline]
+pub fn is_hspace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\u{3000}' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}')
+}
+
+/// Characters that take no space and carry no text: they are deleted by normalization.
+#[inline]
+pub fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Number of chars in `s` (not bytes).
+#[inline]
+pub fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// The last `n` chars of `s`.
+pub fn tail_chars(s: &str, n: usize) -> &str {
+    match s.char_indices().rev().nth(n.saturating_sub(1)) {
+        Some((i, _)) if n > 0 => &s[i..],
+        _ if n == 0 => "",
+        _ => s,
+    }
+}
+
+/// The first `n` chars of `s`.
+pub fn head_chars(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// `s` without whitespace that touches a non-ASCII character: a cheap view of a piece of text
+/// for pattern matching before the full repair has run (spaces between Latin words stay).
+pub fn compact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_whitespace() || is_hspace(c) {
+            let prev = out.chars().next_back();
+            let next = chars[i + 1..].iter().find(|c| !(c.is_whitespace() || is_hspace(**c)));
+            let keep = matches!((prev, next), (Some(p), Some(n)) if p.is_ascii_alphanumeric() && n.is_ascii_alphanumeric());
+            if keep && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(is_han('滆') && is_han('〇') && !is_han('a'));
+        assert!(is_cjk_punct('，') && is_cjk_punct('“') && !is_cjk_punct(','));
+        assert_eq!(fullwidth_to_ascii('２'), Some('2'));
+        assert_eq!(fullwidth_to_ascii('Ｇ'), Some('G'));
+        assert_eq!(fullwidth_to_ascii('中'), None);
+    }
+
+    #[test]
+    fn head_and_tail() {
+        assert_eq!(tail_chars("中华人民", 2), "人民");
+        assert_eq!(tail_chars("中", 3), "中");
+        assert_eq!(tail_chars("中", 0), "");
+        assert_eq!(head_chars("中华人民", 2), "中华");
+        assert_eq!(head_chars("中", 5), "中");
+    }
+
+    #[test]
+    fn compact_keeps_latin_spacing_only() {
+        assert_eq!(compact("新华  社 Windows 95 系统\n 中"), "新华社Windows 95系统中");
+    }
+}
