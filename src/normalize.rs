@@ -185,7 +185,8 @@ impl Pass<'_> {
     }
 
     /// Decides every ASCII parenthesis of the paragraph: a matched pair converts together when
-    /// any of its four sides is Chinese; a lone one by its own context.
+    /// any of its four sides is Chinese or it holds Chinese text or punctuation; a lone one by its
+    /// own context.
     fn decide_parens(&mut self) {
         self.parens.clear();
         self.stack.clear();
@@ -198,7 +199,8 @@ impl Pass<'_> {
                 ')' => match self.stack.pop() {
                     Some(open) => {
                         let o = open as usize;
-                        let convert = self.cjk_context(o) || self.cjk_context(i);
+                        let inside_cjk = self.chars[o + 1..i].iter().any(|&(c, _)| is_cjk(self.folded(c)));
+                        let convert = inside_cjk || self.cjk_context(o) || self.cjk_context(i);
                         self.parens.push((open, convert));
                         self.parens.push((i as u32, convert));
                     }
@@ -228,7 +230,10 @@ impl Pass<'_> {
         if alnum(before) && (alnum(after) || (c == ':' && after == Some('/'))) {
             return false;
         }
-        self.cjk_context(i)
+        // What stands before is read from the output, where earlier marks are converted already
+        // (`（右）,1997` has a full-width parenthesis before the comma by now).
+        let prev = self.out.text.chars().rev().find(|&c| !is_ws(c));
+        prev.is_some_and(is_cjk) || self.next_sig(i).is_some_and(is_cjk)
     }
 
     /// Writes a replacement for `chars[r]` and logs it.

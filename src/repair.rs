@@ -33,7 +33,7 @@ use crate::text::{char_len, compact, head_chars, is_han, is_hspace, is_zero_widt
 pub const LOST_CHAR: &str = "join.lost-char";
 
 /// Longest headline, in characters.
-const HEADLINE_MAX_CHARS: usize = 64;
+const HEADLINE_MAX_CHARS: usize = 48;
 /// How much text around a unit's ends the look-ahead reads.
 const PREVIEW_CHARS: usize = 80;
 
@@ -44,7 +44,7 @@ pub struct Line {
     pub content: Range<usize>,
     /// Starts with an ideographic space, a tab or two spaces.
     pub indent: bool,
-    /// Length in characters from the start of the line to the end of the content.
+    /// Length of the line in characters, indentation and trailing spaces included.
     pub width: usize,
 }
 
@@ -83,19 +83,31 @@ struct Unit {
     single_line_block: bool,
     furniture: bool,
     label: bool,
+    /// Nothing but symbols (`＊＊＊`, `———`): a separator that joins nothing.
+    ornament: bool,
     /// Normalized, compacted start and end of the text.
     head: String,
     tail: String,
     /// The whole text, normalized and compacted, when it is short.
     whole: Option<String>,
-    starts_item: bool,
+    /// The text ends like a sentence (see [`ends_sentence`]).
+    ends_sentence: bool,
+    /// The text ends in a photo credit.
+    ends_credit: bool,
 }
 
 /// Page-wide layout facts.
 #[derive(Debug, Clone, Copy)]
 struct PageLayout {
+    /// Hard-wrap width in characters, when the page is wrapped at a fixed width.
     wrap: Option<usize>,
+    /// Paragraphs start indented.
     indent_page: bool,
+    /// Lines are wrapped, but not at a fixed width: a line that does not end a sentence continues.
+    ragged: bool,
+    /// Paragraphs follow each other without blank lines, so a blank line inside an item is a
+    /// column or page break even after a full stop.
+    tight: bool,
 }
 
 /// Splits the page into lines.
@@ -125,21 +137,56 @@ pub fn lines(page: &str) -> Vec<Line> {
         let body = &piece[lead..];
         let trimmed = body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
         let content = start + lead..start + lead + trimmed.len();
-        let width = lead_chars + char_len(trimmed);
+        // The wrap width is measured on the whole line: a wrapper counts the spaces it ends on.
+        let width = lead_chars + char_len(body.trim_end_matches('\r'));
         out.push(Line { content, indent, width });
         start = end + 1;
     }
     out
 }
 
-fn measure(lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
+/// Does `text` end like a sentence? A closing quote or bracket counts only when what it closes
+/// ends one (`。”`, `。（王雅平）`), not when it closes a term (`“十五大”`).
+pub fn ends_sentence(rules: &CompiledRules, text: &str) -> bool {
+    let rev: Vec<char> = text.chars().rev().take(48).collect();
+    ends_sentence_at(rules, &rev, 0)
+}
+
+/// `ends_sentence` on reversed characters, from index `i` (the last character considered).
+fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
+    let Some(&c) = rev.get(i) else { return false };
+    if rules.is_sentence_end(c) {
+        return true;
+    }
+    if !rules.is_closing(c) {
+        return false;
+    }
+    if matches!(c, '）' | ')') {
+        // `……。）` ends inside; `……。（王雅平）` ends before the parentheses.
+        if rev.get(i + 1).is_some_and(|&p| rules.is_sentence_end(p)) {
+            return true;
+        }
+        return match rev[i + 1..].iter().position(|&p| matches!(p, '（' | '(')) {
+            // A parenthesis that is all there is (an author mark on its own line) ends too.
+            Some(j) => i + 1 + j + 1 >= rev.len() || ends_sentence_at(rules, rev, i + 1 + j + 1),
+            None => false,
+        };
+    }
+    ends_sentence_at(rules, rev, i + 1)
+}
+
+fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
     // Lengths of the lines that continue into another line of their block.
     let mut counts: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut continuing = 0;
+    let mut open_ended = 0;
     for b in blocks {
         for l in &lines[b.start..b.end - 1] {
             *counts.entry(l.width).or_default() += 1;
             continuing += 1;
+            if !ends_sentence(rules, &normalize_tail(rules, &page[l.content.clone()])) {
+                open_ended += 1;
+            }
         }
     }
     let wrap = counts
@@ -149,7 +196,24 @@ fn measure(lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
         .map(|(w, _)| *w);
     let indented = lines.iter().filter(|l| !l.is_blank() && l.indent).count();
     let indent_page = indented >= 2 && indented * 4 >= blocks.len();
-    PageLayout { wrap, indent_page }
+    let ragged = wrap.is_none() && !indent_page && open_ended >= 3 && open_ended * 2 > continuing;
+    let mut layout = PageLayout { wrap, indent_page, ragged, tight: false };
+    // Paragraph breaks inside blocks make a tight page.
+    let mut inner_breaks = 0;
+    for b in blocks {
+        for i in b.start..b.end - 1 {
+            if paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout) {
+                inner_breaks += 1;
+            }
+        }
+    }
+    layout.tight = inner_breaks >= 2;
+    layout
+}
+
+/// Normalizes the end of a line for layout decisions (cheap: only its last characters).
+fn normalize_tail(rules: &CompiledRules, line: &str) -> String {
+    normalize_str(rules, tail_chars(line, 12))
 }
 
 /// Reads the page into paragraphs.
@@ -168,15 +232,24 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         }
         blocks.push(s..i);
     }
-    let layout = measure(&lines, &blocks);
+    let layout = measure(rules, page, &lines, &blocks);
     let units = units(rules, page, &lines, &blocks, layout);
-    let (joins, headline) = decide_joins(rules, &units, layout);
-
+    let plan = plan(rules, &units, layout);
+    if std::env::var_os("NEWSMEND_DEBUG_LAYOUT").is_some() {
+        eprintln!("{layout:?}");
+        for (i, u) in units.iter().enumerate() {
+            eprintln!(
+                "{i} b{} lines{:?} ind{} single{} furn{} label{} start{} cap{} join{} head{} | {} … {}",
+                u.block, u.lines, u.indent, u.single_line_block, u.furniture, u.label, plan.starts[i], plan.caption[i], plan.joins[i], plan.headline[i],
+                head_chars(&u.head, 20), tail_chars(&u.tail, 20)
+            );
+        }
+    }
     let mut out = Vec::with_capacity(units.len());
     let mut k = 0;
     while k < units.len() {
         let first = k;
-        while joins[k] {
+        while plan.joins[k] {
             k += 1;
         }
         let chain = &units[first..=k];
@@ -184,7 +257,7 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
             Role::Furniture
         } else if chain[0].label {
             Role::Label
-        } else if headline[first] {
+        } else if plan.headline[first] {
             Role::Headline
         } else {
             Role::Body
@@ -210,9 +283,7 @@ fn units(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usiz
         for i in b.clone() {
             let last = i + 1 == b.end;
             let f = furniture[i - b.start];
-            let brk = last
-                || f != furniture[i + 1 - b.start]
-                || (!f && paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout));
+            let brk = last || f != furniture[i + 1 - b.start] || (!f && paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout));
             if brk {
                 units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false));
                 s = i + 1;
@@ -227,18 +298,19 @@ fn paragraph_ends(rules: &CompiledRules, page: &str, a: &Line, b: &Line, layout:
     if layout.indent_page {
         return b.indent;
     }
+    let text = &page[a.content.clone()];
+    // A line that leaves a parenthesis open (a byline cut after `（记者`) goes on.
+    if text.matches(['（', '(']).count() > text.matches(['）', ')']).count() {
+        return false;
+    }
     if let Some(w) = layout.wrap {
         return a.width < w;
     }
-    let last = page[a.content.clone()].chars().next_back().map(|c| normalize_char(rules, c));
-    last.is_some_and(|c| rules.is_sentence_end(c)) || b.indent
-}
-
-fn normalize_char(rules: &CompiledRules, c: char) -> char {
-    match rules.char_action(c) {
-        Some(crate::rules::CharAction::Map(t, _)) => t,
-        _ => c,
+    if layout.ragged {
+        return ends_sentence(rules, &normalize_tail(rules, text)) || b.indent;
     }
+    // Lines of an unwrapped page are paragraphs.
+    true
 }
 
 fn is_label_block(rules: &CompiledRules, page: &str, lines: &[Line]) -> bool {
@@ -271,11 +343,14 @@ fn make_unit(rules: &CompiledRules, page: &str, lines: &[Line], r: Range<usize>,
     let whole = (char_len(&head_raw) <= PREVIEW_CHARS).then(|| head_norm.clone());
     let head = head_chars(&head_norm, PREVIEW_CHARS).to_string();
     let tail = tail_chars(&compact(&normalize_str(rules, &tail_raw)), PREVIEW_CHARS).to_string();
-    let starts_item = !furniture && !label && segment::starts_item(rules, &head, whole.as_deref());
-    Unit { indent: lines[r.start].indent, lines: r, block, single_line_block, furniture, label, head, tail, whole, starts_item }
+    let ornament = !head_norm.is_empty() && !head_norm.chars().any(|c| c.is_alphanumeric());
+    let ends_sentence = ends_sentence(rules, &tail);
+    let ends_credit = !furniture && !label && segment::ends_with_credit(rules, &tail);
+    Unit { indent: lines[r.start].indent, lines: r, block, single_line_block, furniture, label, ornament, head, tail, whole, ends_sentence, ends_credit }
 }
 
-/// Could this unit be a headline by its shape: one line, short, not cut mid-clause.
+/// Could this unit be a headline by its shape: one line, short, not a sentence, not cut
+/// mid-clause.
 fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
     let Some(w) = &u.whole else { return false };
     let n = char_len(w);
@@ -284,70 +359,104 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
     u.single_line_block
         && !u.furniture
         && !u.label
-        && !u.starts_item
+        && !u.ornament
         && n >= 2
         && n <= HEADLINE_MAX_CHARS
-        && !last.is_some_and(|c| matches!(c, '，' | '、' | '；' | '：' | '。' | ',' | ';'))
+        && !last.is_some_and(|c| matches!(c, '，' | '、' | '；' | '：' | ',' | ';'))
+        && !w.contains(['。', '；'])
         && !first.is_some_and(|c| rules.is_non_initial(c) || c == '（' || c == '(')
 }
 
-/// Decides, for each unit, whether it joins the next one, and which units are confirmed
-/// headlines. Runs from the end of the page backwards, because whether a unit is a headline
-/// depends on what follows it, and whether a caption ends in a credit depends on the joins after.
-fn decide_joins(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> (Vec<bool>, Vec<bool>) {
+/// The layout decisions for a page's units.
+struct Plan {
+    /// Unit k joins unit k + 1.
+    joins: Vec<bool>,
+    /// The chain that starts at unit k is a headline.
+    headline: Vec<bool>,
+    /// The chain that starts at unit k opens an item (dateline, byline).
+    starts: Vec<bool>,
+    /// The chain that starts at unit k ends in a photo credit.
+    caption: Vec<bool>,
+}
+
+/// Decides, for each unit, whether it joins the next one, and which chains are headlines.
+/// Runs from the end of the page backwards: whether a unit is a headline depends on what follows
+/// it, and what a chain starts and ends with depends on the joins after it.
+fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
     let n = units.len();
-    let mut joins = vec![false; n];
-    let mut headline = vec![false; n];
-    // The end of the text from unit k to the end of its chain, and whether it ends in a credit.
+    let mut p = Plan { joins: vec![false; n], headline: vec![false; n], starts: vec![false; n], caption: vec![false; n] };
+    // Text at the start and at the end of the chain from unit k, and the chain's last unit.
+    let mut chain_head: Vec<String> = vec![String::new(); n];
     let mut chain_tail: Vec<String> = vec![String::new(); n];
-    let mut caption = vec![false; n];
+    let mut chain_end: Vec<usize> = (0..n).collect();
     for k in (0..n).rev() {
         let u = &units[k];
         let next_block_start = k + 1 < n && units[k + 1].block != u.block;
         if next_block_start {
-            joins[k] = can_join(rules, units, k, layout, &headline, &caption);
+            p.joins[k] = can_join(rules, units, k, layout, &p);
         }
-        chain_tail[k] = if joins[k] {
+        if p.joins[k] {
+            chain_end[k] = chain_end[k + 1];
             let mut t = u.tail.clone();
             t.push_str(&chain_tail[k + 1]);
-            tail_chars(&t, PREVIEW_CHARS).to_string()
+            chain_tail[k] = tail_chars(&t, PREVIEW_CHARS).to_string();
+            let mut h = u.head.clone();
+            if char_len(&h) < PREVIEW_CHARS {
+                h.push_str(&chain_head[k + 1]);
+            }
+            chain_head[k] = head_chars(&h, PREVIEW_CHARS).to_string();
         } else {
-            u.tail.clone()
+            chain_tail[k] = u.tail.clone();
+            chain_head[k] = u.head.clone();
+        }
+        let plain = !u.furniture && !u.label && !u.ornament;
+        let whole = (chain_end[k] == k).then_some(u.whole.as_deref()).flatten();
+        p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], whole);
+        p.caption[k] = plain && !p.starts[k] && segment::ends_with_credit(rules, &chain_tail[k]);
+        // A headline: a short single-line block, after the end of something, followed (after a
+        // break) by the start of an item or by a photo caption, or by a short text and then a
+        // caption (a caption in two paragraphs).
+        let after_end = k == 0 || {
+            let prev = &units[k - 1];
+            prev.ends_sentence || prev.ends_credit || prev.furniture || prev.label || prev.ornament || prev.block == u.block
         };
-        caption[k] = !u.furniture && !u.label && segment::ends_with_credit(rules, &chain_tail[k]);
-        // A headline: a short single-line block followed (after a break) by the start of an item,
-        // a photo caption, or another headline line (segment merges a headline of two lines).
-        headline[k] = headline_shaped(rules, u) && !caption[k] && next_block_start && (units[k + 1].starts_item || caption[k + 1] || headline[k + 1]);
+        let next = k + 1;
+        p.headline[k] = headline_shaped(rules, u)
+            && !p.caption[k]
+            && !p.joins[k]
+            && after_end
+            && next_block_start
+            && (p.starts[next] || (p.caption[next] && !u.whole.as_deref().is_some_and(|w| w.contains('，'))) || caption_follows(units, &p, &chain_end, next));
     }
-    (joins, headline)
+    p
 }
 
-fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout, headline: &[bool], caption: &[bool]) -> bool {
+/// The chain at `j` is text that ends a sentence, and a caption chain comes right after it.
+fn caption_follows(units: &[Unit], p: &Plan, chain_end: &[usize], j: usize) -> bool {
+    let after = chain_end[j] + 1;
+    !p.starts[j] && units[chain_end[j]].ends_sentence && after < units.len() && p.caption[after] && chain_end[j] - j < 3
+}
+
+fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout, p: &Plan) -> bool {
     let (a, b) = (&units[k], &units[k + 1]);
-    if a.furniture || b.furniture || a.label || b.label || b.starts_item {
+    if a.furniture || b.furniture || a.label || b.label || a.ornament || b.ornament || a.ends_credit || p.starts[k + 1] {
         return false;
     }
     // A byline on a line of its own is complete.
-    if a.starts_item && a.whole.as_deref().is_some_and(|w| segment::is_byline_line(rules, w)) {
+    if a.whole.as_deref().is_some_and(|w| segment::is_byline_line(rules, w)) {
         return false;
     }
-    let a_last = a.tail.chars().next_back();
-    let b_first = b.head.chars().next();
-    // A photo headline before its caption.
-    if caption[k + 1] && headline_shaped(rules, a) {
+    // A headline starts something new; and a photo headline does not run into its caption.
+    if p.headline[k + 1] || (p.caption[k + 1] && headline_shaped(rules, a) && !a.whole.as_deref().is_some_and(|w| w.contains('，'))) {
         return false;
     }
-    // A headline does not join the text before it.
-    if headline[k + 1] {
-        return false;
-    }
-    if b_first.is_some_and(|c| rules.is_non_initial(c)) {
+    if b.head.chars().next().is_some_and(|c| rules.is_non_initial(c)) {
         return true;
     }
     if layout.indent_page {
         return !b.indent;
     }
-    !a_last.is_some_and(|c| rules.is_sentence_end(c))
+    !a.ends_sentence || layout.tight
 }
 
 /// Builds the text of a chain of units: its pieces, its join edits, normalization.

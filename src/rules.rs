@@ -374,6 +374,7 @@ pub struct CompiledRules {
     pub furniture: Vec<(Regex, RuleIdx)>,
     sentence_end: Vec<char>,
     non_initial: Vec<char>,
+    closing: Vec<char>,
     pub label: Option<LabelParams>,
     /// The rules that joins are attributed to.
     pub join_wrap: RuleIdx,
@@ -396,6 +397,7 @@ impl CompiledRules {
             furniture: Vec::new(),
             sentence_end: Vec::new(),
             non_initial: Vec::new(),
+            closing: Vec::new(),
             label: None,
             join_wrap: RuleIdx::MAX,
             join_break: RuleIdx::MAX,
@@ -491,7 +493,8 @@ impl CompiledRules {
                     match r.id.as_str() {
                         "layout.sentence-end" => c.sentence_end = chars,
                         "layout.non-initial" => c.non_initial = chars,
-                        other => return Err(err(file, id, format!("unknown character class `{other}` (known: layout.sentence-end, layout.non-initial)"))),
+                        "layout.closing" => c.closing = chars,
+                        other => return Err(err(file, id, format!("unknown character class `{other}` (known: layout.sentence-end, layout.non-initial, layout.closing)"))),
                     }
                 }
                 RuleType::Join => match r.across.ok_or_else(|| need("across"))? {
@@ -546,6 +549,12 @@ impl CompiledRules {
     #[inline]
     pub fn is_sentence_end(&self, ch: char) -> bool {
         self.sentence_end.contains(&ch)
+    }
+
+    /// Is `ch` a closing quote or bracket?
+    #[inline]
+    pub fn is_closing(&self, ch: char) -> bool {
+        self.closing.contains(&ch)
     }
 
     /// Is `ch` a character no paragraph starts with?

@@ -186,8 +186,16 @@ fn body(rules: &CompiledRules, p: &mut Paragraph, items: &mut Vec<Item>, current
     let text = p.text.text[open.text_start..].trim_start_matches(|c: char| is_hspace(c)).to_string();
     let caption = if open.starts_item { None } else { credit(rules, p, &text, open.text_start, log) };
 
-    if let Some(cap) = caption {
+    if let Some(mut cap) = caption {
         let target = match *current {
+            // Photo news whose caption came in more than one paragraph: a headline, a short text
+            // with no dateline or byline, and now the credit. The text is the caption's start.
+            Some(c) if items[c].headline.is_some() && items[c].dateline.is_none() && items[c].reporters.is_empty() && items[c].captions.is_empty() && (1..=2).contains(&items[c].paragraphs.len()) => {
+                let mut text: String = items[c].paragraphs.drain(..).collect();
+                text.push_str(&cap.text);
+                cap.text = text;
+                c
+            }
             Some(c) if items[c].is_open_head() && items[c].headline.is_some() && items[c].dateline.is_none() => c,
             Some(c) if items[c].kind == Kind::Photo => c,
             _ => {
