@@ -392,7 +392,18 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
     for k in (0..n).rev() {
         let u = &units[k];
         let next_block_start = k + 1 < n && units[k + 1].block != u.block;
-        if next_block_start {
+        // A headline: a short single-line block, after the end of something, followed (after a
+        // break) by the start of an item or by a photo caption, or by a short text and then a
+        // caption (a caption in two paragraphs).
+        let after_end = k == 0 || {
+            let prev = &units[k - 1];
+            prev.ends_sentence || prev.ends_credit || prev.furniture || prev.label || prev.ornament || prev.block == u.block
+        };
+        p.headline[k] = next_block_start
+            && after_end
+            && headline_shaped(rules, u)
+            && (p.starts[k + 1] || (p.caption[k + 1] && !u.whole.as_deref().is_some_and(|w| w.contains('，'))) || caption_follows(units, &p, &chain_end, k + 1));
+        if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
         }
         if p.joins[k] {
@@ -412,21 +423,7 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         let plain = !u.furniture && !u.label && !u.ornament;
         let whole = (chain_end[k] == k).then_some(u.whole.as_deref()).flatten();
         p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], whole);
-        p.caption[k] = plain && !p.starts[k] && segment::ends_with_credit(rules, &chain_tail[k]);
-        // A headline: a short single-line block, after the end of something, followed (after a
-        // break) by the start of an item or by a photo caption, or by a short text and then a
-        // caption (a caption in two paragraphs).
-        let after_end = k == 0 || {
-            let prev = &units[k - 1];
-            prev.ends_sentence || prev.ends_credit || prev.furniture || prev.label || prev.ornament || prev.block == u.block
-        };
-        let next = k + 1;
-        p.headline[k] = headline_shaped(rules, u)
-            && !p.caption[k]
-            && !p.joins[k]
-            && after_end
-            && next_block_start
-            && (p.starts[next] || (p.caption[next] && !u.whole.as_deref().is_some_and(|w| w.contains('，'))) || caption_follows(units, &p, &chain_end, next));
+        p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &chain_tail[k]);
     }
     p
 }
@@ -446,8 +443,8 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     if a.whole.as_deref().is_some_and(|w| segment::is_byline_line(rules, w)) {
         return false;
     }
-    // A headline starts something new; and a photo headline does not run into its caption.
-    if p.headline[k + 1] || (p.caption[k + 1] && headline_shaped(rules, a) && !a.whole.as_deref().is_some_and(|w| w.contains('，'))) {
+    // A headline starts something new.
+    if p.headline[k + 1] {
         return false;
     }
     if b.head.chars().next().is_some_and(|c| rules.is_non_initial(c)) {
