@@ -42,7 +42,10 @@ pub enum DecodeError {
     /// The bytes are not text: the reason says what gave it away.
     Binary(String),
     /// More than a third of the decoded characters were malformed byte sequences.
-    Undecodable { encoding: &'static str, malformed: usize },
+    Undecodable {
+        encoding: &'static str,
+        malformed: usize,
+    },
     /// `--encoding` named no encoding we know.
     UnknownEncoding(String),
 }
@@ -51,7 +54,10 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Binary(why) => write!(f, "not a text file: {why}"),
-            DecodeError::Undecodable { encoding, malformed } => {
+            DecodeError::Undecodable {
+                encoding,
+                malformed,
+            } => {
                 write!(f, "cannot decode: {malformed} malformed byte sequences as {encoding}, and no other encoding fits")
             }
             DecodeError::UnknownEncoding(name) => write!(f, "unknown encoding `{name}`"),
@@ -63,7 +69,8 @@ impl std::error::Error for DecodeError {}
 
 /// Looks up an encoding by any of its WHATWG labels (`gbk`, `gb2312`, `big5-hkscs`, `utf-16le`…).
 pub fn encoding_for_label(label: &str) -> Result<&'static Encoding, DecodeError> {
-    Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| DecodeError::UnknownEncoding(label.to_string()))
+    Encoding::for_label(label.trim().as_bytes())
+        .ok_or_else(|| DecodeError::UnknownEncoding(label.to_string()))
 }
 
 const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
@@ -88,7 +95,9 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
     }
     let (encoding, bom_len) = match forced {
         Some(enc) => {
-            let bom = Encoding::for_bom(bytes).filter(|(e, _)| *e == enc).map_or(0, |(_, n)| n);
+            let bom = Encoding::for_bom(bytes)
+                .filter(|(e, _)| *e == enc)
+                .map_or(0, |(_, n)| n);
             (enc, bom)
         }
         None => detect(bytes),
@@ -100,14 +109,28 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
     let (mut text, malformed) = decode_counting(encoding, body);
     let chars = text.chars().count();
     if malformed > 0 && malformed * 3 > chars {
-        return Err(DecodeError::Undecodable { encoding: encoding.name(), malformed });
+        return Err(DecodeError::Undecodable {
+            encoding: encoding.name(),
+            malformed,
+        });
     }
-    let controls = text.chars().filter(|&c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c')).count();
+    let controls = text
+        .chars()
+        .filter(|&c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c'))
+        .count();
     if controls > 0 && controls * 10 > chars {
-        return Err(DecodeError::Binary(format!("{controls} control characters in {chars}")));
+        return Err(DecodeError::Binary(format!(
+            "{controls} control characters in {chars}"
+        )));
     }
     let line_ends_normalized = normalize_line_ends(&mut text);
-    Ok(Decoded { text, encoding: encoding.name(), bom: bom_len > 0, malformed, line_ends_normalized })
+    Ok(Decoded {
+        text,
+        encoding: encoding.name(),
+        bom: bom_len > 0,
+        malformed,
+        line_ends_normalized,
+    })
 }
 
 fn is_utf16(e: &'static Encoding) -> bool {
@@ -159,7 +182,14 @@ fn chinese_likeness(text: &str) -> f64 {
     for c in text.chars() {
         all += 1;
         let u = c as u32;
-        if (0x4E00..=0x9FFF).contains(&u) || (0x3000..=0x303F).contains(&u) || (0xFF01..=0xFF5E).contains(&u) || (0x20..0x7F).contains(&u) || c == '\n' || c == '\r' || (0x2010..=0x2027).contains(&u) {
+        if (0x4E00..=0x9FFF).contains(&u)
+            || (0x3000..=0x303F).contains(&u)
+            || (0xFF01..=0xFF5E).contains(&u)
+            || (0x20..0x7F).contains(&u)
+            || c == '\n'
+            || c == '\r'
+            || (0x2010..=0x2027).contains(&u)
+        {
             good += 1;
         }
     }
@@ -184,7 +214,11 @@ fn detect_bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
         let mut units = 0usize;
         let mut has_break = false;
         for pair in bytes[..n].chunks_exact(2) {
-            let u = if le { u16::from_le_bytes([pair[0], pair[1]]) } else { u16::from_be_bytes([pair[0], pair[1]]) };
+            let u = if le {
+                u16::from_le_bytes([pair[0], pair[1]])
+            } else {
+                u16::from_be_bytes([pair[0], pair[1]])
+            };
             units += 1;
             let ok = matches!(u, 0x0A | 0x0D | 0x09 | 0x20..=0x7E | 0xA0..=0xFF | 0x2000..=0x206F | 0x3000..=0x303F | 0x4E00..=0x9FFF | 0xFF00..=0xFFEF | 0x3400..=0x4DBF);
             if ok {
@@ -205,7 +239,9 @@ fn detect_bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
 /// Decodes without replacement, counting each malformed sequence and writing U+FFFD for it.
 fn decode_counting(encoding: &'static Encoding, bytes: &[u8]) -> (String, usize) {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    let cap = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(bytes.len() * 3 + 16);
+    let cap = decoder
+        .max_utf8_buffer_length_without_replacement(bytes.len())
+        .unwrap_or(bytes.len() * 3 + 16);
     let mut out = String::with_capacity(cap);
     let mut malformed = 0usize;
     let mut src = bytes;
@@ -254,7 +290,8 @@ fn normalize_line_ends(text: &mut String) -> usize {
 mod tests {
     use super::*;
 
-    const PAGE: &str = "全区老干部情况通报会召开\n\n本报讯 (记者 朱梦琪) 昨天上午,全区老干部情况通报会召开。";
+    const PAGE: &str =
+        "全区老干部情况通报会召开\n\n本报讯 (记者 朱梦琪) 昨天上午,全区老干部情况通报会召开。";
 
     fn encode(enc: &'static Encoding, s: &str) -> Vec<u8> {
         if enc == UTF_16LE {
@@ -270,7 +307,14 @@ mod tests {
 
     #[test]
     fn detects_every_supported_encoding() {
-        for (enc, bom) in [(UTF_8, &b""[..]), (UTF_8, &b"\xEF\xBB\xBF"[..]), (GB18030, &b""[..]), (UTF_16LE, &b"\xFF\xFE"[..]), (UTF_16BE, &b"\xFE\xFF"[..]), (UTF_16LE, &b""[..])] {
+        for (enc, bom) in [
+            (UTF_8, &b""[..]),
+            (UTF_8, &b"\xEF\xBB\xBF"[..]),
+            (GB18030, &b""[..]),
+            (UTF_16LE, &b"\xFF\xFE"[..]),
+            (UTF_16BE, &b"\xFE\xFF"[..]),
+            (UTF_16LE, &b""[..]),
+        ] {
             let mut bytes = bom.to_vec();
             bytes.extend(encode(enc, PAGE));
             let d = decode(&bytes, None).unwrap();
@@ -314,10 +358,21 @@ mod tests {
 
     #[test]
     fn binary_is_an_error() {
-        assert!(matches!(decode(b"\x89PNG\r\n\x1a\n....", None), Err(DecodeError::Binary(_))));
-        assert!(matches!(decode(b"\x7fELF\x02\x01", None), Err(DecodeError::Binary(_))));
-        assert!(matches!(decode(b"abc\0def", None), Err(DecodeError::Binary(_))));
-        let noise: Vec<u8> = (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 1).collect();
+        assert!(matches!(
+            decode(b"\x89PNG\r\n\x1a\n....", None),
+            Err(DecodeError::Binary(_))
+        ));
+        assert!(matches!(
+            decode(b"\x7fELF\x02\x01", None),
+            Err(DecodeError::Binary(_))
+        ));
+        assert!(matches!(
+            decode(b"abc\0def", None),
+            Err(DecodeError::Binary(_))
+        ));
+        let noise: Vec<u8> = (0..4000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 1)
+            .collect();
         assert!(decode(&noise, None).is_err());
     }
 

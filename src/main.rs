@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "newsmend", version, about = "Repairs OCR artifacts in newspaper pages and splits them into per-article JSON records.")]
+#[command(
+    name = "newsmend",
+    version,
+    about = "Repairs OCR artifacts in newspaper pages and splits them into per-article JSON records."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

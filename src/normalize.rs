@@ -57,14 +57,20 @@ impl ParaText {
     /// The page span of a range of `text`.
     pub fn span_to_page(&self, r: Range<usize>) -> Range<usize> {
         let start = self.to_page(r.start);
-        let end = if r.end > r.start { self.to_page_end(r.end) } else { start };
+        let end = if r.end > r.start {
+            self.to_page_end(r.end)
+        } else {
+            start
+        };
         start..end.max(start)
     }
 
     /// Like `to_page`, but for the end of a range: the anchor at `off` itself describes what
     /// comes after, so the end is taken from the last char before `off`.
     fn to_page_end(&self, off: usize) -> usize {
-        let Some((last_start, last)) = self.text[..off].char_indices().next_back() else { return self.to_page(off) };
+        let Some((last_start, last)) = self.text[..off].char_indices().next_back() else {
+            return self.to_page(off);
+        };
         self.to_page(last_start) + last.len_utf8()
     }
 
@@ -123,13 +129,34 @@ pub struct Scratch {
 }
 
 /// Normalizes the text of `pieces` (ranges of `page`, read as one run) into `out`.
-pub fn normalize_pieces(rules: &CompiledRules, page: &str, pieces: &[Range<usize>], mode: Mode, scratch: &mut Scratch, out: &mut ParaText, log: &mut EditLog) {
+pub fn normalize_pieces(
+    rules: &CompiledRules,
+    page: &str,
+    pieces: &[Range<usize>],
+    mode: Mode,
+    scratch: &mut Scratch,
+    out: &mut ParaText,
+    log: &mut EditLog,
+) {
     out.clear();
     scratch.chars.clear();
     for r in pieces {
-        scratch.chars.extend(page[r.clone()].char_indices().map(|(i, c)| (c, (r.start + i) as u32)));
+        scratch.chars.extend(
+            page[r.clone()]
+                .char_indices()
+                .map(|(i, c)| (c, (r.start + i) as u32)),
+        );
     }
-    Pass { rules, chars: &scratch.chars, parens: &mut scratch.parens, stack: &mut scratch.stack, out, log, mode }.run();
+    Pass {
+        rules,
+        chars: &scratch.chars,
+        parens: &mut scratch.parens,
+        stack: &mut scratch.stack,
+        out,
+        log,
+        mode,
+    }
+    .run();
     if mode == Mode::Text {
         apply_lexicon(rules, out, log);
     }
@@ -138,7 +165,15 @@ pub fn normalize_pieces(rules: &CompiledRules, page: &str, pieces: &[Range<usize
 /// Normalizes a string on its own (offsets are into `s`); for previews and tests.
 pub fn normalize_str(rules: &CompiledRules, s: &str) -> String {
     let mut out = ParaText::default();
-    normalize_pieces(rules, s, &[0..s.len()], Mode::Text, &mut Scratch::default(), &mut out, &mut EditLog::muted());
+    normalize_pieces(
+        rules,
+        s,
+        &[0..s.len()],
+        Mode::Text,
+        &mut Scratch::default(),
+        &mut out,
+        &mut EditLog::muted(),
+    );
     out.text
 }
 
@@ -168,11 +203,20 @@ impl Pass<'_> {
     }
 
     fn prev_sig(&self, i: usize) -> Option<char> {
-        self.chars[..i].iter().rev().map(|&(c, _)| c).find(|&c| !is_ws(c)).map(|c| self.folded(c))
+        self.chars[..i]
+            .iter()
+            .rev()
+            .map(|&(c, _)| c)
+            .find(|&c| !is_ws(c))
+            .map(|c| self.folded(c))
     }
 
     fn next_sig(&self, i: usize) -> Option<char> {
-        self.chars[i + 1..].iter().map(|&(c, _)| c).find(|&c| !is_ws(c)).map(|c| self.folded(c))
+        self.chars[i + 1..]
+            .iter()
+            .map(|&(c, _)| c)
+            .find(|&c| !is_ws(c))
+            .map(|c| self.folded(c))
     }
 
     fn cjk_context(&self, i: usize) -> bool {
@@ -199,7 +243,9 @@ impl Pass<'_> {
                 ')' => match self.stack.pop() {
                     Some(open) => {
                         let o = open as usize;
-                        let inside_cjk = self.chars[o + 1..i].iter().any(|&(c, _)| is_cjk(self.folded(c)));
+                        let inside_cjk = self.chars[o + 1..i]
+                            .iter()
+                            .any(|&(c, _)| is_cjk(self.folded(c)));
                         let convert = inside_cjk || self.cjk_context(o) || self.cjk_context(i);
                         self.parens.push((open, convert));
                         self.parens.push((i as u32, convert));
@@ -221,9 +267,17 @@ impl Pass<'_> {
 
     fn convert_punct(&self, i: usize, c: char) -> bool {
         if c == '(' || c == ')' {
-            return self.parens.binary_search_by_key(&(i as u32), |p| p.0).map(|k| self.parens[k].1).unwrap_or(false);
+            return self
+                .parens
+                .binary_search_by_key(&(i as u32), |p| p.0)
+                .map(|k| self.parens[k].1)
+                .unwrap_or(false);
         }
-        let before = if i > 0 { Some(self.folded(self.chars[i - 1].0)) } else { None };
+        let before = if i > 0 {
+            Some(self.folded(self.chars[i - 1].0))
+        } else {
+            None
+        };
         let after = self.chars.get(i + 1).map(|&(c, _)| self.folded(c));
         let alnum = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
         // A separator inside a number, a time, a URL or an address is not Chinese punctuation.
@@ -243,7 +297,12 @@ impl Pass<'_> {
         self.out.text.push_str(with);
         self.out.anchor(span.end);
         let chars = self.chars;
-        self.log.push(rule, span, || chars[r].iter().map(|&(c, _)| c).collect(), with);
+        self.log.push(
+            rule,
+            span,
+            || chars[r].iter().map(|&(c, _)| c).collect(),
+            with,
+        );
     }
 
     /// Copies `chars[i]` unchanged.
@@ -294,7 +353,9 @@ impl Pass<'_> {
         let prev = self.out.text.chars().next_back();
         let next = self.chars.get(r.end).map(|&(c, _)| self.folded(c));
         let remove = match (self.mode, self.rules.cjk_spacing, prev, next) {
-            (Mode::Text, Some(_), Some(p), Some(n)) => (is_cjk(p) && is_cjk(n)) || is_cjk_punct(p) || is_cjk_punct(n),
+            (Mode::Text, Some(_), Some(p), Some(n)) => {
+                (is_cjk(p) && is_cjk(n)) || is_cjk_punct(p) || is_cjk_punct(n)
+            }
             // Leading or trailing space of the paragraph: nothing to separate.
             (Mode::Text, Some(_), _, _) => true,
             _ => false,
@@ -341,7 +402,11 @@ impl Pass<'_> {
         if !(is_cjk(left) && is_cjk(right) && (is_han(left) || is_han(right))) {
             return None;
         }
-        let start = if space_before.is_empty() { i } else { space_before.start };
+        let start = if space_before.is_empty() {
+            i
+        } else {
+            space_before.start
+        };
         self.replace(start..right_idx, &repl, rule);
         Some(right_idx)
     }
@@ -353,7 +418,8 @@ impl Pass<'_> {
         let mut i = 0;
         while i < n {
             let c = self.chars[i].0;
-            if is_zero_width(c) && matches!(self.rules.char_action(c), Some(CharAction::Delete(_))) {
+            if is_zero_width(c) && matches!(self.rules.char_action(c), Some(CharAction::Delete(_)))
+            {
                 // Deleted where it stands; it does not interrupt a run of spaces.
                 if space_start.is_none() {
                     self.emit(i);
@@ -367,7 +433,8 @@ impl Pass<'_> {
                 continue;
             }
             let space = space_start.take().map_or(i..i, |s| s..i);
-            if c.is_ascii_alphabetic() || ('ａ'..='ｚ').contains(&c) || ('Ａ'..='Ｚ').contains(&c) {
+            if c.is_ascii_alphabetic() || ('ａ'..='ｚ').contains(&c) || ('Ａ'..='Ｚ').contains(&c)
+            {
                 if let Some(next) = self.stray_word(i, space.clone()) {
                     i = next;
                     continue;
@@ -393,8 +460,13 @@ impl Pass<'_> {
 
 /// Replaces known confusions in the normalized text (longest match wins).
 fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
-    let Some((ac, targets)) = &rules.lexicon else { return };
-    let matches: Vec<_> = ac.find_iter(&out.text).filter(|m| targets[m.pattern().as_usize()].0 != out.text[m.range()]).collect();
+    let Some((ac, targets)) = &rules.lexicon else {
+        return;
+    };
+    let matches: Vec<_> = ac
+        .find_iter(&out.text)
+        .filter(|m| targets[m.pattern().as_usize()].0 != out.text[m.range()])
+        .collect();
     if matches.is_empty() {
         return;
     }
@@ -402,7 +474,11 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
     let old_anchors = std::mem::take(&mut out.anchors);
     let old_cuts = std::mem::take(&mut out.cuts);
     let shifted = |old_off: usize, delta: isize| (old_off as isize + delta) as u32;
-    let probe = ParaText { text: old.clone(), anchors: old_anchors.clone(), cuts: Vec::new() };
+    let probe = ParaText {
+        text: old.clone(),
+        anchors: old_anchors.clone(),
+        cuts: Vec::new(),
+    };
     let mut delta: isize = 0;
     let mut last = 0usize;
     let mut anchors = old_anchors.iter().peekable();
@@ -431,7 +507,8 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
             anchors.next();
         }
         // Re-anchor the text that follows the match at its old position.
-        out.anchors.push((shifted(m.end(), delta), probe.to_page(m.end()) as u32));
+        out.anchors
+            .push((shifted(m.end(), delta), probe.to_page(m.end()) as u32));
         last = m.end();
     }
     for &(t, p) in anchors {
@@ -507,14 +584,26 @@ mod tests {
         let page = "切实改善漏湖流域，２０ 年";
         let mut out = ParaText::default();
         let mut log = EditLog::new(true);
-        normalize_pieces(&r, page, &[0..page.len()], Mode::Text, &mut Scratch::default(), &mut out, &mut log);
+        normalize_pieces(
+            &r,
+            page,
+            &[0..page.len()],
+            Mode::Text,
+            &mut Scratch::default(),
+            &mut out,
+            &mut log,
+        );
         assert_eq!(out.text, "切实改善滆湖流域，20年");
         // Every char boundary of the output maps back to where its text came from.
         let i = out.text.find("流域").unwrap();
         assert_eq!(&page[out.to_page(i)..out.to_page(i) + 6], "流域");
         let j = out.text.find('年').unwrap();
         assert_eq!(&page[out.to_page(j)..], "年");
-        let lex = log.edits.iter().find(|e| r.id(e.rule) == "confusion.lake-gehu").unwrap();
+        let lex = log
+            .edits
+            .iter()
+            .find(|e| r.id(e.rule) == "confusion.lake-gehu")
+            .unwrap();
         assert_eq!(&page[lex.span.clone()], "漏湖");
         assert_eq!(out.span_to_page(i - 6..i), lex.span);
     }
@@ -523,9 +612,20 @@ mod tests {
     fn pieces_are_read_as_one_run() {
         let r = rules();
         let page = "少数大国 ａｎ\n\nｄ 旧时代";
-        let pieces = [0..page.find('\n').unwrap(), page.rfind('\n').unwrap() + 1..page.len()];
+        let pieces = [
+            0..page.find('\n').unwrap(),
+            page.rfind('\n').unwrap() + 1..page.len(),
+        ];
         let mut out = ParaText::default();
-        normalize_pieces(&r, page, &pieces, Mode::Text, &mut Scratch::default(), &mut out, &mut EditLog::muted());
+        normalize_pieces(
+            &r,
+            page,
+            &pieces,
+            Mode::Text,
+            &mut Scratch::default(),
+            &mut out,
+            &mut EditLog::muted(),
+        );
         assert_eq!(out.text, "少数大国和旧时代");
     }
 
@@ -534,14 +634,26 @@ mod tests {
         let r = rules();
         let page = "记者 朱梦琪 吴梦婷";
         let mut out = ParaText::default();
-        normalize_pieces(&r, page, &[0..page.len()], Mode::Text, &mut Scratch::default(), &mut out, &mut EditLog::muted());
+        normalize_pieces(
+            &r,
+            page,
+            &[0..page.len()],
+            Mode::Text,
+            &mut Scratch::default(),
+            &mut out,
+            &mut EditLog::muted(),
+        );
         assert_eq!(out.text, "记者朱梦琪吴梦婷");
         assert_eq!(out.cuts, vec![6, 15]);
     }
 
     #[test]
     fn idempotent_on_output() {
-        for s in ["本报讯 (记者 朱梦琪) 昨天上午,全区。", "２０２４年 ＧＤＰ and 增长;好!", "中心 ａｎｄ 广大(Internet)上"] {
+        for s in [
+            "本报讯 (记者 朱梦琪) 昨天上午,全区。",
+            "２０２４年 ＧＤＰ and 增长;好!",
+            "中心 ａｎｄ 广大(Internet)上",
+        ] {
             let once = norm(s);
             assert_eq!(norm(&once), once, "{s}");
         }

@@ -94,6 +94,8 @@ struct Unit {
     ends_sentence: bool,
     /// The text ends in a photo credit.
     ends_credit: bool,
+    /// The text on its own opens an item (dateline, byline).
+    opens: bool,
 }
 
 /// Page-wide layout facts.
@@ -135,11 +137,16 @@ pub fn lines(page: &str) -> Vec<Line> {
         }
         indent |= spaces >= 2;
         let body = &piece[lead..];
-        let trimmed = body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
+        let trimmed =
+            body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
         let content = start + lead..start + lead + trimmed.len();
         // The wrap width is measured on the whole line: a wrapper counts the spaces it ends on.
         let width = lead_chars + char_len(body.trim_end_matches('\r'));
-        out.push(Line { content, indent, width });
+        out.push(Line {
+            content,
+            indent,
+            width,
+        });
         start = end + 1;
     }
     out
@@ -175,7 +182,12 @@ fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
     ends_sentence_at(rules, rev, i + 1)
 }
 
-fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
+fn measure(
+    rules: &CompiledRules,
+    page: &str,
+    lines: &[Line],
+    blocks: &[Range<usize>],
+) -> PageLayout {
     // Lengths of the lines that continue into another line of their block.
     let mut counts: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut continuing = 0;
@@ -192,12 +204,26 @@ fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<us
     let wrap = counts
         .iter()
         .max_by_key(|&(w, n)| (*n, *w))
-        .filter(|&(w, n)| *n >= 3 && *w >= 6 && (*n + counts.get(&(w + 1)).unwrap_or(&0)) * 2 >= continuing)
+        .filter(|&(w, n)| {
+            *n >= 3 && *w >= 6 && (*n + counts.get(&(w + 1)).unwrap_or(&0)) * 2 >= continuing
+        })
         .map(|(w, _)| *w);
     let indented = lines.iter().filter(|l| !l.is_blank() && l.indent).count();
     let indent_page = indented >= 2 && indented * 4 >= blocks.len();
-    let ragged = wrap.is_none() && !indent_page && open_ended >= 3 && open_ended * 2 > continuing;
-    let mut layout = PageLayout { wrap, indent_page, ragged, tight: false };
+    // Too few lines to measure anything: a line that does not end a sentence goes on.
+    let ragged = wrap.is_none()
+        && !indent_page
+        && if continuing < 3 {
+            open_ended > 0
+        } else {
+            open_ended >= 3 && open_ended * 2 > continuing
+        };
+    let mut layout = PageLayout {
+        wrap,
+        indent_page,
+        ragged,
+        tight: false,
+    };
     // Paragraph breaks inside blocks make a tight page.
     let mut inner_breaks = 0;
     for b in blocks {
@@ -217,7 +243,12 @@ fn normalize_tail(rules: &CompiledRules, line: &str) -> String {
 }
 
 /// Reads the page into paragraphs.
-pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log: &mut EditLog) -> Vec<Paragraph> {
+pub fn paragraphs(
+    rules: &CompiledRules,
+    page: &str,
+    scratch: &mut Scratch,
+    log: &mut EditLog,
+) -> Vec<Paragraph> {
     let lines = lines(page);
     let mut blocks: Vec<Range<usize>> = Vec::new();
     let mut i = 0;
@@ -270,23 +301,60 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
 
 /// Splits blocks into units: furniture runs, column labels, and paragraphs by indentation, wrap
 /// width or sentence ends.
-fn units(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usize>], layout: PageLayout) -> Vec<Unit> {
+fn units(
+    rules: &CompiledRules,
+    page: &str,
+    lines: &[Line],
+    blocks: &[Range<usize>],
+    layout: PageLayout,
+) -> Vec<Unit> {
     let mut units = Vec::new();
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
-        let furniture: Vec<bool> = lines[b.clone()].iter().map(|l| segment::is_furniture_line(rules, &page[l.content.clone()])).collect();
+        let furniture: Vec<bool> = lines[b.clone()]
+            .iter()
+            .map(|l| segment::is_furniture_line(rules, &page[l.content.clone()]))
+            .collect();
         if is_label_block(rules, page, &lines[b.clone()]) && !furniture.iter().any(|&f| f) {
-            units.push(make_unit(rules, page, lines, b.clone(), bi, single, false, true));
+            units.push(make_unit(
+                rules,
+                page,
+                lines,
+                b.clone(),
+                bi,
+                single,
+                false,
+                true,
+            ));
             continue;
         }
         let mut s = b.start;
+        // Parentheses left open by the lines of the current unit: a byline or a caption credit
+        // cut after `（记者` or `(` goes on in the next line.
+        let mut depth: isize = 0;
         for i in b.clone() {
             let last = i + 1 == b.end;
             let f = furniture[i - b.start];
-            let brk = last || f != furniture[i + 1 - b.start] || (!f && paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout));
+            let text = &page[lines[i].content.clone()];
+            depth += text.matches(['（', '(']).count() as isize
+                - text.matches(['）', ')']).count() as isize;
+            let open = depth > 0 && !layout.indent_page;
+            let brk = last
+                || f != furniture[i + 1 - b.start]
+                || (!f && !open && paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout));
             if brk {
-                units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false));
+                units.push(make_unit(
+                    rules,
+                    page,
+                    lines,
+                    s..i + 1,
+                    bi,
+                    single,
+                    f,
+                    false,
+                ));
                 s = i + 1;
+                depth = 0;
             }
         }
     }
@@ -294,15 +362,17 @@ fn units(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usiz
 }
 
 /// Does the paragraph end after line `a`, with `b` the next line of the same block?
-fn paragraph_ends(rules: &CompiledRules, page: &str, a: &Line, b: &Line, layout: PageLayout) -> bool {
+fn paragraph_ends(
+    rules: &CompiledRules,
+    page: &str,
+    a: &Line,
+    b: &Line,
+    layout: PageLayout,
+) -> bool {
     if layout.indent_page {
         return b.indent;
     }
     let text = &page[a.content.clone()];
-    // A line that leaves a parenthesis open (a byline cut after `（记者`) goes on.
-    if text.matches(['（', '(']).count() > text.matches(['）', ')']).count() {
-        return false;
-    }
     if let Some(w) = layout.wrap {
         return a.width < w;
     }
@@ -324,7 +394,16 @@ fn is_label_block(rules: &CompiledRules, page: &str, lines: &[Line]) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn make_unit(rules: &CompiledRules, page: &str, lines: &[Line], r: Range<usize>, block: usize, single_line_block: bool, furniture: bool, label: bool) -> Unit {
+fn make_unit(
+    rules: &CompiledRules,
+    page: &str,
+    lines: &[Line],
+    r: Range<usize>,
+    block: usize,
+    single_line_block: bool,
+    furniture: bool,
+    label: bool,
+) -> Unit {
     let mut head_raw = String::new();
     for l in &lines[r.clone()] {
         head_raw.push_str(&page[l.content.clone()]);
@@ -346,7 +425,22 @@ fn make_unit(rules: &CompiledRules, page: &str, lines: &[Line], r: Range<usize>,
     let ornament = !head_norm.is_empty() && !head_norm.chars().any(|c| c.is_alphanumeric());
     let ends_sentence = ends_sentence(rules, &tail);
     let ends_credit = !furniture && !label && segment::ends_with_credit(rules, &tail);
-    Unit { indent: lines[r.start].indent, lines: r, block, single_line_block, furniture, label, ornament, head, tail, whole, ends_sentence, ends_credit }
+    let opens = !furniture && !label && segment::starts_item(rules, &head, whole.as_deref());
+    Unit {
+        indent: lines[r.start].indent,
+        lines: r,
+        block,
+        single_line_block,
+        furniture,
+        label,
+        ornament,
+        head,
+        tail,
+        whole,
+        ends_sentence,
+        ends_credit,
+        opens,
+    }
 }
 
 /// Could this unit be a headline by its shape: one line, short, not a sentence, not cut
@@ -360,6 +454,7 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
         && !u.furniture
         && !u.label
         && !u.ornament
+        && !u.opens
         && n >= 2
         && n <= HEADLINE_MAX_CHARS
         && !last.is_some_and(|c| matches!(c, '，' | '、' | '；' | '：' | ',' | ';'))
@@ -384,7 +479,12 @@ struct Plan {
 /// it, and what a chain starts and ends with depends on the joins after it.
 fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
     let n = units.len();
-    let mut p = Plan { joins: vec![false; n], headline: vec![false; n], starts: vec![false; n], caption: vec![false; n] };
+    let mut p = Plan {
+        joins: vec![false; n],
+        headline: vec![false; n],
+        starts: vec![false; n],
+        caption: vec![false; n],
+    };
     // Text at the start and at the end of the chain from unit k, and the chain's last unit.
     let mut chain_head: Vec<String> = vec![String::new(); n];
     let mut chain_tail: Vec<String> = vec![String::new(); n];
@@ -397,12 +497,19 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         // caption (a caption in two paragraphs).
         let after_end = k == 0 || {
             let prev = &units[k - 1];
-            prev.ends_sentence || prev.ends_credit || prev.furniture || prev.label || prev.ornament || prev.block == u.block
+            prev.ends_sentence
+                || prev.ends_credit
+                || prev.furniture
+                || prev.label
+                || prev.ornament
+                || prev.block == u.block
         };
         p.headline[k] = next_block_start
             && after_end
             && headline_shaped(rules, u)
-            && (p.starts[k + 1] || (p.caption[k + 1] && !u.whole.as_deref().is_some_and(|w| w.contains('，'))) || caption_follows(units, &p, &chain_end, k + 1));
+            && (p.starts[k + 1]
+                || (p.caption[k + 1] && !u.whole.as_deref().is_some_and(|w| w.contains('，')))
+                || caption_follows(units, &p, &chain_end, k + 1));
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
         }
@@ -423,7 +530,10 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         let plain = !u.furniture && !u.label && !u.ornament;
         let whole = (chain_end[k] == k).then_some(u.whole.as_deref()).flatten();
         p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], whole);
-        p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &chain_tail[k]);
+        p.caption[k] = plain
+            && !p.starts[k]
+            && !p.headline[k]
+            && segment::ends_with_credit(rules, &chain_tail[k]);
     }
     p
 }
@@ -431,23 +541,42 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
 /// The chain at `j` is text that ends a sentence, and a caption chain comes right after it.
 fn caption_follows(units: &[Unit], p: &Plan, chain_end: &[usize], j: usize) -> bool {
     let after = chain_end[j] + 1;
-    !p.starts[j] && units[chain_end[j]].ends_sentence && after < units.len() && p.caption[after] && chain_end[j] - j < 3
+    !p.starts[j]
+        && units[chain_end[j]].ends_sentence
+        && after < units.len()
+        && p.caption[after]
+        && chain_end[j] - j < 3
 }
 
 fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout, p: &Plan) -> bool {
     let (a, b) = (&units[k], &units[k + 1]);
-    if a.furniture || b.furniture || a.label || b.label || a.ornament || b.ornament || a.ends_credit || p.starts[k + 1] {
+    if a.furniture
+        || b.furniture
+        || a.label
+        || b.label
+        || a.ornament
+        || b.ornament
+        || a.ends_credit
+        || p.starts[k + 1]
+    {
         return false;
     }
     // A byline on a line of its own is complete.
-    if a.whole.as_deref().is_some_and(|w| segment::is_byline_line(rules, w)) {
+    if a.whole
+        .as_deref()
+        .is_some_and(|w| segment::is_byline_line(rules, w))
+    {
         return false;
     }
     // A headline starts something new.
     if p.headline[k + 1] {
         return false;
     }
-    if b.head.chars().next().is_some_and(|c| rules.is_non_initial(c)) {
+    if b.head
+        .chars()
+        .next()
+        .is_some_and(|c| rules.is_non_initial(c))
+    {
         return true;
     }
     if layout.indent_page {
@@ -457,12 +586,24 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
 }
 
 /// Builds the text of a chain of units: its pieces, its join edits, normalization.
-fn assemble(rules: &CompiledRules, page: &str, lines: &[Line], chain: &[Unit], role: Role, scratch: &mut Scratch, log: &mut EditLog) -> Paragraph {
+fn assemble(
+    rules: &CompiledRules,
+    page: &str,
+    lines: &[Line],
+    chain: &[Unit],
+    role: Role,
+    scratch: &mut Scratch,
+    log: &mut EditLog,
+) -> Paragraph {
     let mut pieces: Vec<Range<usize>> = Vec::new();
     let mut flags = Vec::new();
     let first_line = chain[0].lines.start;
     let last_line = chain[chain.len() - 1].lines.end - 1;
-    let mut joins_log = EditLog { explain: log.explain, muted: log.muted, ..EditLog::default() };
+    let mut joins_log = EditLog {
+        explain: log.explain,
+        muted: log.muted,
+        ..EditLog::default()
+    };
     let mut prev: Option<(usize, usize)> = None; // (line index, block)
     for u in chain {
         for li in u.lines.clone() {
@@ -471,7 +612,12 @@ fn assemble(rules: &CompiledRules, page: &str, lines: &[Line], chain: &[Unit], r
                 let gap = lines[pl].content.end..l.content.start;
                 let column = pb != u.block;
                 if role != Role::Furniture && role != Role::Label {
-                    joins_log.push(join_rule(rules, column), gap.clone(), || page[gap.clone()].to_string(), "");
+                    joins_log.push(
+                        join_rule(rules, column),
+                        gap.clone(),
+                        || page[gap.clone()].to_string(),
+                        "",
+                    );
                     if column {
                         if let Some(f) = lost_char(page, &lines[pl], l) {
                             flags.push(f);
@@ -483,7 +629,11 @@ fn assemble(rules: &CompiledRules, page: &str, lines: &[Line], chain: &[Unit], r
             prev = Some((li, u.block));
         }
     }
-    let mode = if role == Role::Furniture { Mode::Furniture } else { Mode::Text };
+    let mode = if role == Role::Furniture {
+        Mode::Furniture
+    } else {
+        Mode::Text
+    };
     let mut text = ParaText::default();
     if role == Role::Furniture {
         // Furniture keeps its line structure as spaces: `1998年1月13日 星期二 第11版`.
@@ -495,7 +645,13 @@ fn assemble(rules: &CompiledRules, page: &str, lines: &[Line], chain: &[Unit], r
     let mut edits = joins_log.take_edits();
     edits.extend(log.take_edits());
     edits.sort_by_key(|e| (e.span.start, e.span.end));
-    Paragraph { role, text, span: lines[first_line].content.start..lines[last_line].content.end, edits, flags }
+    Paragraph {
+        role,
+        text,
+        span: lines[first_line].content.start..lines[last_line].content.end,
+        edits,
+        flags,
+    }
 }
 
 fn join_rule(rules: &CompiledRules, column: bool) -> crate::rules::RuleIdx {
@@ -506,12 +662,27 @@ fn join_rule(rules: &CompiledRules, column: bool) -> crate::rules::RuleIdx {
     }
 }
 
-fn furniture_text(rules: &CompiledRules, page: &str, pieces: &[Range<usize>], scratch: &mut Scratch, out: &mut ParaText, log: &mut EditLog) {
+fn furniture_text(
+    rules: &CompiledRules,
+    page: &str,
+    pieces: &[Range<usize>],
+    scratch: &mut Scratch,
+    out: &mut ParaText,
+    log: &mut EditLog,
+) {
     // Normalize each line on its own and join them with a space.
     let mut part = ParaText::default();
     out.clear();
     for (i, p) in pieces.iter().enumerate() {
-        normalize_pieces(rules, page, std::slice::from_ref(p), Mode::Furniture, scratch, &mut part, log);
+        normalize_pieces(
+            rules,
+            page,
+            std::slice::from_ref(p),
+            Mode::Furniture,
+            scratch,
+            &mut part,
+            log,
+        );
         if i > 0 {
             out.push_separator(' ', p.start);
         }

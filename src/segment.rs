@@ -67,7 +67,11 @@ impl Item {
         if self.kind == Kind::Furniture {
             return;
         }
-        self.kind = match (&self.headline, self.paragraphs.is_empty(), self.captions.is_empty()) {
+        self.kind = match (
+            &self.headline,
+            self.paragraphs.is_empty(),
+            self.captions.is_empty(),
+        ) {
             (_, true, false) => Kind::Photo,
             (Some(_), _, _) => Kind::Article,
             (None, _, _) => Kind::Brief,
@@ -91,14 +95,19 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
 pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bool {
     rules.datelines.iter().any(|(re, _)| re.is_match(head))
         || rules.bylines.iter().any(|b| match b.position {
-            BylinePosition::AfterDateline => b.regex.is_match(head) && !head.starts_with(['（', '(']),
+            BylinePosition::AfterDateline => {
+                b.regex.is_match(head) && !head.starts_with(['（', '('])
+            }
             BylinePosition::Line => whole.is_some_and(|w| b.regex.is_match(w)),
         })
 }
 
 /// Is `whole` a byline on a line of its own?
 pub fn is_byline_line(rules: &CompiledRules, whole: &str) -> bool {
-    rules.bylines.iter().any(|b| b.position == BylinePosition::Line && b.regex.is_match(whole))
+    rules
+        .bylines
+        .iter()
+        .any(|b| b.position == BylinePosition::Line && b.regex.is_match(whole))
 }
 
 /// Does text that ends with `tail` end in a photographer credit?
@@ -107,7 +116,11 @@ pub fn ends_with_credit(rules: &CompiledRules, tail: &str) -> bool {
 }
 
 /// Groups the paragraphs of a page into items.
-pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut EditLog) -> Vec<Item> {
+pub fn items(
+    rules: &CompiledRules,
+    mut paragraphs: Vec<Paragraph>,
+    log: &mut EditLog,
+) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
     // The item that body text goes to.
     let mut current: Option<usize> = None;
@@ -138,7 +151,12 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
                 let text = p.text.text.clone();
                 match current {
                     // A second headline line right after the first: one headline.
-                    Some(c) if items[c].is_open_head() && items[c].headline.is_some() && items[c].dateline.is_none() && items[c].reporters.is_empty() => {
+                    Some(c)
+                        if items[c].is_open_head()
+                            && items[c].headline.is_some()
+                            && items[c].dateline.is_none()
+                            && items[c].reporters.is_empty() =>
+                    {
                         items[c].headline.as_mut().unwrap().push_str(&text);
                         items[c].absorb(p);
                     }
@@ -152,12 +170,23 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
                     }
                 }
             }
-            Role::Body => body(rules, p, &mut items, &mut current, &mut pending_section, log),
+            Role::Body => body(
+                rules,
+                p,
+                &mut items,
+                &mut current,
+                &mut pending_section,
+                log,
+            ),
         }
     }
     if let Some(label) = pending_section {
         // A label with nothing after it: it belongs to the last item, or stands alone.
-        match items.iter_mut().rev().find(|it| it.kind != Kind::Furniture && it.section.is_none()) {
+        match items
+            .iter_mut()
+            .rev()
+            .find(|it| it.kind != Kind::Furniture && it.section.is_none())
+        {
             Some(it) => it.section = Some(label),
             None => {
                 let mut item = Item::new(Kind::Furniture, 0..0);
@@ -181,22 +210,47 @@ struct Opening {
     starts_item: bool,
 }
 
-fn body(rules: &CompiledRules, p: &mut Paragraph, items: &mut Vec<Item>, current: &mut Option<usize>, pending_section: &mut Option<String>, log: &mut EditLog) {
+fn body(
+    rules: &CompiledRules,
+    p: &mut Paragraph,
+    items: &mut Vec<Item>,
+    current: &mut Option<usize>,
+    pending_section: &mut Option<String>,
+    log: &mut EditLog,
+) {
     let open = opening(rules, p, log);
-    let text = p.text.text[open.text_start..].trim_start_matches(|c: char| is_hspace(c)).to_string();
-    let caption = if open.starts_item { None } else { credit(rules, p, &text, open.text_start, log) };
+    let text = p.text.text[open.text_start..]
+        .trim_start_matches(|c: char| is_hspace(c))
+        .to_string();
+    let caption = if open.starts_item {
+        None
+    } else {
+        credit(rules, p, &text, open.text_start, log)
+    };
 
     if let Some(mut cap) = caption {
         let target = match *current {
             // Photo news whose caption came in more than one paragraph: a headline, a short text
             // with no dateline or byline, and now the credit. The text is the caption's start.
-            Some(c) if items[c].headline.is_some() && items[c].dateline.is_none() && items[c].reporters.is_empty() && items[c].captions.is_empty() && (1..=2).contains(&items[c].paragraphs.len()) => {
+            Some(c)
+                if items[c].headline.is_some()
+                    && items[c].dateline.is_none()
+                    && items[c].reporters.is_empty()
+                    && items[c].captions.is_empty()
+                    && (1..=2).contains(&items[c].paragraphs.len()) =>
+            {
                 let mut text: String = items[c].paragraphs.drain(..).collect();
                 text.push_str(&cap.text);
                 cap.text = text;
                 c
             }
-            Some(c) if items[c].is_open_head() && items[c].headline.is_some() && items[c].dateline.is_none() => c,
+            Some(c)
+                if items[c].is_open_head()
+                    && items[c].headline.is_some()
+                    && items[c].dateline.is_none() =>
+            {
+                c
+            }
             Some(c) if items[c].kind == Kind::Photo => c,
             _ => {
                 let mut item = Item::new(Kind::Photo, p.span.clone());
@@ -213,7 +267,13 @@ fn body(rules: &CompiledRules, p: &mut Paragraph, items: &mut Vec<Item>, current
     }
 
     let target = match *current {
-        Some(c) if open.starts_item && items[c].is_open_head() && !(open.dateline.is_some() && items[c].dateline.is_some()) => c,
+        Some(c)
+            if open.starts_item
+                && items[c].is_open_head()
+                && !(open.dateline.is_some() && items[c].dateline.is_some()) =>
+        {
+            c
+        }
         Some(c) if !open.starts_item && items[c].kind != Kind::Photo => c,
         _ => {
             let mut item = Item::new(Kind::Brief, p.span.clone());
@@ -237,9 +297,19 @@ fn body(rules: &CompiledRules, p: &mut Paragraph, items: &mut Vec<Item>, current
 
 /// Reads the dateline and byline at the start of a paragraph.
 fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Opening {
-    let mut o = Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false };
+    let mut o = Opening {
+        dateline: None,
+        reporters: Vec::new(),
+        correspondents: Vec::new(),
+        text_start: 0,
+        starts_item: false,
+    };
     // A byline that is the whole paragraph.
-    for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::Line) {
+    for b in rules
+        .bylines
+        .iter()
+        .filter(|b| b.position == BylinePosition::Line)
+    {
         if let Some(caps) = b.regex.captures(&p.text.text) {
             let caps = OwnedCaps::new(&caps, 0);
             let len = p.text.text.len();
@@ -250,13 +320,22 @@ fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Openi
         }
     }
     let t = &p.text.text;
-    if let Some((m, _)) = rules.datelines.iter().find_map(|(re, idx)| re.find(t).map(|m| (m, *idx))) {
+    if let Some((m, _)) = rules
+        .datelines
+        .iter()
+        .find_map(|(re, idx)| re.find(t).map(|m| (m, *idx)))
+    {
         o.dateline = Some(m.as_str().to_string());
         o.text_start = m.end();
         o.starts_item = true;
     }
-    let rest_start = o.text_start + p.text.text[o.text_start..].len() - p.text.text[o.text_start..].trim_start().len();
-    for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::AfterDateline) {
+    let rest_start = o.text_start + p.text.text[o.text_start..].len()
+        - p.text.text[o.text_start..].trim_start().len();
+    for b in rules
+        .bylines
+        .iter()
+        .filter(|b| b.position == BylinePosition::AfterDateline)
+    {
         let rest = &p.text.text[rest_start..];
         // A parenthesised byline opens an item only after a dateline.
         if o.dateline.is_none() && rest.starts_with(['（', '(']) {
@@ -284,11 +363,21 @@ struct OwnedCaps {
 impl OwnedCaps {
     fn new(caps: &regex::Captures<'_>, shift: usize) -> OwnedCaps {
         let g = |name: &str| caps.name(name).map(|m| m.start() + shift..m.end() + shift);
-        OwnedCaps { reporters: g("reporters"), correspondents: g("correspondents") }
+        OwnedCaps {
+            reporters: g("reporters"),
+            correspondents: g("correspondents"),
+        }
     }
 }
 
-fn take_byline(p: &mut Paragraph, caps: &OwnedCaps, range: Range<usize>, rule: RuleIdx, o: &mut Opening, log: &mut EditLog) {
+fn take_byline(
+    p: &mut Paragraph,
+    caps: &OwnedCaps,
+    range: Range<usize>,
+    rule: RuleIdx,
+    o: &mut Opening,
+    log: &mut EditLog,
+) {
     if let Some(r) = &caps.reporters {
         o.reporters = split_names(&p.text.text, r.clone(), &p.text.cuts);
     }
@@ -301,7 +390,13 @@ fn take_byline(p: &mut Paragraph, caps: &OwnedCaps, range: Range<usize>, rule: R
     extraction_edit(p, range, rule, &after, log);
 }
 
-fn extraction_edit(p: &mut Paragraph, range: Range<usize>, rule: RuleIdx, after: &str, log: &mut EditLog) {
+fn extraction_edit(
+    p: &mut Paragraph,
+    range: Range<usize>,
+    rule: RuleIdx,
+    after: &str,
+    log: &mut EditLog,
+) {
     let span = p.text.span_to_page(range.clone());
     let before = p.text.text[range].to_string();
     let explain = log.explain;
@@ -339,7 +434,8 @@ pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
     while i < pieces.len() {
         if char_len(&pieces[i]) == 1 && pieces.len() > 1 {
             let piece = pieces.remove(i);
-            let into_next = i < pieces.len() && (i == 0 || char_len(&pieces[i]) <= char_len(&pieces[i - 1]));
+            let into_next =
+                i < pieces.len() && (i == 0 || char_len(&pieces[i]) <= char_len(&pieces[i - 1]));
             if into_next {
                 pieces[i].insert_str(0, &piece);
             } else {
@@ -360,10 +456,20 @@ pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
 }
 
 /// A credit at the end of the paragraph text (which starts at `start` in the paragraph).
-fn credit(rules: &CompiledRules, p: &mut Paragraph, text: &str, start: usize, log: &mut EditLog) -> Option<Caption> {
+fn credit(
+    rules: &CompiledRules,
+    p: &mut Paragraph,
+    text: &str,
+    start: usize,
+    log: &mut EditLog,
+) -> Option<Caption> {
     for (re, rule) in &rules.credits {
-        let Some(caps) = re.captures(text) else { continue };
-        let cut = caps.name("cut").map_or(caps.get(0).unwrap().start(), |m| m.start());
+        let Some(caps) = re.captures(text) else {
+            continue;
+        };
+        let cut = caps
+            .name("cut")
+            .map_or(caps.get(0).unwrap().start(), |m| m.start());
         let name_range = caps.name("credit").map(|m| m.range())?;
         let offset = start + (p.text.text.len() - start - text.len());
         let names = split_names(text, name_range, &shift_cuts(&p.text.cuts, offset));
@@ -371,11 +477,17 @@ fn credit(rules: &CompiledRules, p: &mut Paragraph, text: &str, start: usize, lo
         let caption_text = text[..cut].trim_end().to_string();
         let range = offset + cut..offset + text.len();
         extraction_edit(p, range, *rule, &credit, log);
-        return Some(Caption { text: caption_text, credit: (!credit.is_empty()).then_some(credit) });
+        return Some(Caption {
+            text: caption_text,
+            credit: (!credit.is_empty()).then_some(credit),
+        });
     }
     None
 }
 
 fn shift_cuts(cuts: &[u32], by: usize) -> Vec<u32> {
-    cuts.iter().filter(|&&c| c as usize >= by).map(|&c| c - by as u32).collect()
+    cuts.iter()
+        .filter(|&&c| c as usize >= by)
+        .map(|&c| c - by as u32)
+        .collect()
 }

@@ -50,13 +50,19 @@ pub fn fullwidth_to_ascii(c: char) -> Option<char> {
 /// NBSP and the other Unicode space separators.
 #[inline]
 pub fn is_hspace(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\u{3000}' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}')
+    matches!(
+        c,
+        ' ' | '\t' | '\u{3000}' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}'
+    )
 }
 
 /// Characters that take no space and carry no text: they are deleted by normalization.
 #[inline]
 pub fn is_zero_width(c: char) -> bool {
-    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
 }
 
 /// Number of chars in `s` (not bytes).
@@ -90,7 +96,9 @@ pub fn compact(s: &str) -> String {
     for (i, &c) in chars.iter().enumerate() {
         if c.is_whitespace() || is_hspace(c) {
             let prev = out.chars().next_back();
-            let next = chars[i + 1..].iter().find(|c| !(c.is_whitespace() || is_hspace(**c)));
+            let next = chars[i + 1..]
+                .iter()
+                .find(|c| !(c.is_whitespace() || is_hspace(**c)));
             let keep = matches!((prev, next), (Some(p), Some(n)) if p.is_ascii_alphanumeric() && n.is_ascii_alphanumeric());
             if keep && !out.ends_with(' ') {
                 out.push(' ');
@@ -126,6 +134,9 @@ mod tests {
 
     #[test]
     fn compact_keeps_latin_spacing_only() {
-        assert_eq!(compact("新华  社 Windows 95 系统\n 中"), "新华社Windows 95系统中");
+        assert_eq!(
+            compact("新华  社 Windows 95 系统\n 中"),
+            "新华社Windows 95系统中"
+        );
     }
 }

@@ -41,7 +41,11 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
         if meta.is_dir() {
             let mut stack = vec![input.clone()];
             while let Some(dir) = stack.pop() {
-                let mut entries: Vec<_> = fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+                let mut entries: Vec<_> = fs::read_dir(&dir)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .collect();
                 entries.sort();
                 for p in entries {
                     if p.is_dir() {
@@ -54,7 +58,10 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Job>, String> {
             }
         } else {
             let rel = PathBuf::from(input.file_name().unwrap_or_default());
-            jobs.push(Job { path: input.clone(), rel });
+            jobs.push(Job {
+                path: input.clone(),
+                rel,
+            });
         }
     }
     jobs.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -67,7 +74,9 @@ pub fn main(args: RunArgs) -> u8 {
         Err(e) => return setup_error(&e),
     };
     if let Some(n) = args.jobs {
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
     }
     let jobs = match collect(&args.inputs) {
         Ok(j) => j,
@@ -115,7 +124,12 @@ pub fn main(args: RunArgs) -> u8 {
         }
     }
     let failed = failed.into_inner();
-    eprintln!("newsmend: {} pages, {} failed, {:.2}s", jobs.len(), failed, start.elapsed().as_secs_f64());
+    eprintln!(
+        "newsmend: {} pages, {} failed, {:.2}s",
+        jobs.len(),
+        failed,
+        start.elapsed().as_secs_f64()
+    );
     if failed > 0 {
         EXIT_PAGE_FAILED
     } else {

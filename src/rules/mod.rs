@@ -15,23 +15,39 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod examples;
+
+pub use examples::{check_examples, ExampleFailure};
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 /// The rule files shipped in `rules/`, compiled into the binary.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
-    ("vars.toml", include_str!("../rules/vars.toml")),
-    ("punctuation.toml", include_str!("../rules/punctuation.toml")),
-    ("width.toml", include_str!("../rules/width.toml")),
-    ("whitespace.toml", include_str!("../rules/whitespace.toml")),
-    ("stray_words.toml", include_str!("../rules/stray_words.toml")),
-    ("confusions.toml", include_str!("../rules/confusions.toml")),
-    ("datelines.toml", include_str!("../rules/datelines.toml")),
-    ("bylines.toml", include_str!("../rules/bylines.toml")),
-    ("captions.toml", include_str!("../rules/captions.toml")),
-    ("furniture.toml", include_str!("../rules/furniture.toml")),
-    ("layout.toml", include_str!("../rules/layout.toml")),
+    ("vars.toml", include_str!("../../rules/vars.toml")),
+    (
+        "punctuation.toml",
+        include_str!("../../rules/punctuation.toml"),
+    ),
+    ("width.toml", include_str!("../../rules/width.toml")),
+    (
+        "whitespace.toml",
+        include_str!("../../rules/whitespace.toml"),
+    ),
+    (
+        "stray_words.toml",
+        include_str!("../../rules/stray_words.toml"),
+    ),
+    (
+        "confusions.toml",
+        include_str!("../../rules/confusions.toml"),
+    ),
+    ("datelines.toml", include_str!("../../rules/datelines.toml")),
+    ("bylines.toml", include_str!("../../rules/bylines.toml")),
+    ("captions.toml", include_str!("../../rules/captions.toml")),
+    ("furniture.toml", include_str!("../../rules/furniture.toml")),
+    ("layout.toml", include_str!("../../rules/layout.toml")),
 ];
 
 /// Upper bound on the compiled size of one pattern, so that a rule file cannot make the process
@@ -60,7 +76,11 @@ impl fmt::Display for RuleError {
 impl std::error::Error for RuleError {}
 
 fn err(file: &str, rule: Option<&str>, message: impl Into<String>) -> RuleError {
-    RuleError { file: file.to_string(), rule: rule.map(str::to_string), message: message.into() }
+    RuleError {
+        file: file.to_string(),
+        rule: rule.map(str::to_string),
+        message: message.into(),
+    }
 }
 
 /// One rule as written in a file.
@@ -221,7 +241,8 @@ impl RuleSet {
     pub fn builtin() -> RuleSet {
         let mut set = RuleSet::default();
         for (name, text) in BUILTIN_FILES {
-            set.add_file(name, text, false).expect("built-in rules are valid (tested)");
+            set.add_file(name, text, false)
+                .expect("built-in rules are valid (tested)");
         }
         set
     }
@@ -241,7 +262,8 @@ impl RuleSet {
     /// Adds every `*.toml` file of `dir`; a rule whose id exists already replaces it.
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), RuleError> {
         let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir).map_err(|e| err(&shown, None, format!("cannot read rules directory: {e}")))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| err(&shown, None, format!("cannot read rules directory: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
@@ -252,7 +274,8 @@ impl RuleSet {
         }
         for path in files {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| err(&name, None, format!("cannot read: {e}")))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| err(&name, None, format!("cannot read: {e}")))?;
             self.add_file(&name, &text, true)?;
         }
         Ok(())
@@ -261,7 +284,8 @@ impl RuleSet {
     /// Adds the rules of one file. Within one call a duplicate id is an error; with `replace`,
     /// an id that exists from earlier files is replaced (or removed when `disabled`).
     pub fn add_file(&mut self, name: &str, text: &str, replace: bool) -> Result<(), RuleError> {
-        let spec: FileSpec = toml::from_str(text).map_err(|e| err(name, None, e.to_string().trim_end().to_string()))?;
+        let spec: FileSpec = toml::from_str(text)
+            .map_err(|e| err(name, None, e.to_string().trim_end().to_string()))?;
         let mut seen = std::collections::HashSet::new();
         for r in &spec.rule {
             if !seen.insert(r.id.as_str()) {
@@ -280,12 +304,18 @@ impl RuleSet {
                     if r.disabled {
                         self.rules.remove(i);
                     } else {
-                        self.rules[i] = SourcedRule { file: name.to_string(), spec: r };
+                        self.rules[i] = SourcedRule {
+                            file: name.to_string(),
+                            spec: r,
+                        };
                     }
                 }
                 Some(_) => return Err(err(name, Some(&r.id), "duplicate rule id")),
                 None if r.disabled => {}
-                None => self.rules.push(SourcedRule { file: name.to_string(), spec: r }),
+                None => self.rules.push(SourcedRule {
+                    file: name.to_string(),
+                    spec: r,
+                }),
             }
         }
         Ok(())
@@ -422,14 +452,28 @@ impl CompiledRules {
                             (Some(f), Some(t)) => {
                                 c.punct.insert(f, (t, idx));
                             }
-                            _ => return Err(err(file, id, format!("map entries must be single characters: {from:?} = {to:?}"))),
+                            _ => {
+                                return Err(err(
+                                    file,
+                                    id,
+                                    format!(
+                                        "map entries must be single characters: {from:?} = {to:?}"
+                                    ),
+                                ))
+                            }
                         }
                     }
                 }
                 RuleType::Fold => {
                     for [first, last, target] in r.ranges.as_ref().ok_or_else(|| need("ranges"))? {
-                        let (Some(a), Some(b), Some(t)) = (single_char(first), single_char(last), single_char(target)) else {
-                            return Err(err(file, id, "ranges are [first, last, first_target] of single characters"));
+                        let (Some(a), Some(b), Some(t)) =
+                            (single_char(first), single_char(last), single_char(target))
+                        else {
+                            return Err(err(
+                                file,
+                                id,
+                                "ranges are [first, last, first_target] of single characters",
+                            ));
                         };
                         if b < a || (b as u32 - a as u32) > 0x1000 {
                             return Err(err(file, id, format!("bad range {first}..{last}")));
@@ -448,7 +492,11 @@ impl CompiledRules {
                         if ch == '\n' {
                             return Err(err(file, id, "line ends are structure and cannot be rewritten by a character rule"));
                         }
-                        let action = if r.kind == RuleType::Delete { CharAction::Delete(idx) } else { CharAction::Space(idx) };
+                        let action = if r.kind == RuleType::Delete {
+                            CharAction::Delete(idx)
+                        } else {
+                            CharAction::Space(idx)
+                        };
                         c.set_action(ch, action);
                     }
                 }
@@ -459,12 +507,17 @@ impl CompiledRules {
                     if word.is_empty() || !word.chars().all(|ch| ch.is_ascii_alphabetic()) {
                         return Err(err(file, id, "a stray word is one or more ASCII letters"));
                     }
-                    c.stray_words.insert(word.to_ascii_lowercase(), (repl.clone(), idx));
+                    c.stray_words
+                        .insert(word.to_ascii_lowercase(), (repl.clone(), idx));
                 }
                 RuleType::Lexicon => {
                     for (from, to) in r.map.as_ref().ok_or_else(|| need("map"))? {
                         if from.is_empty() {
-                            return Err(err(file, id, "an empty lexicon entry would match everywhere"));
+                            return Err(err(
+                                file,
+                                id,
+                                "an empty lexicon entry would match everywhere",
+                            ));
                         }
                         lexicon_patterns.push(from.clone());
                         lexicon_targets.push((to.clone(), idx));
@@ -477,14 +530,22 @@ impl CompiledRules {
                         RuleType::Dateline => c.datelines.push((regex, idx)),
                         RuleType::Credit => {
                             if regex.capture_names().flatten().all(|n| n != "credit") {
-                                return Err(err(file, id, "a credit pattern needs a group named `credit`"));
+                                return Err(err(
+                                    file,
+                                    id,
+                                    "a credit pattern needs a group named `credit`",
+                                ));
                             }
                             c.credits.push((regex, idx))
                         }
                         RuleType::Furniture => c.furniture.push((regex, idx)),
                         _ => {
                             let position = r.position.ok_or_else(|| need("position"))?;
-                            c.bylines.push(BylineRule { regex, position, rule: idx });
+                            c.bylines.push(BylineRule {
+                                regex,
+                                position,
+                                rule: idx,
+                            });
                         }
                     }
                 }
@@ -577,7 +638,12 @@ fn single_char(s: &str) -> Option<char> {
 }
 
 /// Expands `{var}` references and compiles with a size limit.
-fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, id: &str) -> Result<Regex, RuleError> {
+fn compile_pattern(
+    pattern: &str,
+    vars: &BTreeMap<String, String>,
+    file: &str,
+    id: &str,
+) -> Result<Regex, RuleError> {
     let mut out = String::with_capacity(pattern.len() * 2);
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
@@ -588,8 +654,15 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
         let is_class = rest[..open].ends_with("\\p") || rest[..open].ends_with("\\P");
         match name {
             // `{2,4}` and friends are regex repetition, not variables.
-            Some(n) if !is_class && !n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') && !n.chars().next().unwrap().is_ascii_digit() => {
-                let value = vars.get(n).ok_or_else(|| err(file, Some(id), format!("unknown variable `{{{n}}}`")))?;
+            Some(n)
+                if !is_class
+                    && !n.is_empty()
+                    && n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                    && !n.chars().next().unwrap().is_ascii_digit() =>
+            {
+                let value = vars
+                    .get(n)
+                    .ok_or_else(|| err(file, Some(id), format!("unknown variable `{{{n}}}`")))?;
                 out.push_str(&rest[..open]);
                 out.push_str("(?:");
                 out.push_str(value);
@@ -602,12 +675,20 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
             }
         }
         if out.len() > PATTERN_MAX_LEN {
-            return Err(err(file, Some(id), "pattern is too long after expanding variables"));
+            return Err(err(
+                file,
+                Some(id),
+                "pattern is too long after expanding variables",
+            ));
         }
     }
     out.push_str(rest);
     if out.len() > PATTERN_MAX_LEN {
-        return Err(err(file, Some(id), "pattern is too long after expanding variables"));
+        return Err(err(
+            file,
+            Some(id),
+            "pattern is too long after expanding variables",
+        ));
     }
     RegexBuilder::new(&out)
         .size_limit(REGEX_SIZE_LIMIT)
@@ -624,7 +705,13 @@ mod tests {
     fn builtin_rules_compile() {
         let c = RuleSet::builtin().compile().unwrap();
         assert!(c.ids.iter().any(|i| i == "punct.halfwidth"));
-        assert_eq!(c.char_action('２'), Some(CharAction::Map('2', c.ids.iter().position(|i| i == "width.digits").unwrap() as RuleIdx)));
+        assert_eq!(
+            c.char_action('２'),
+            Some(CharAction::Map(
+                '2',
+                c.ids.iter().position(|i| i == "width.digits").unwrap() as RuleIdx
+            ))
+        );
         assert!(c.is_sentence_end('。'));
         assert!(c.is_non_initial('，'));
     }
@@ -650,7 +737,10 @@ mod tests {
     fn bad_rule_files_are_errors() {
         let e = compile_one("[[rule]\nid=").unwrap_err();
         assert_eq!(e.file, "bad.toml");
-        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\nmap = {}\ncolour = 1\n").unwrap_err();
+        let e = compile_one(
+            "[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\nmap = {}\ncolour = 1\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("colour"), "{e}");
         let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\n[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\n").unwrap_err();
         assert!(e.message.contains("duplicate"), "{e}");
@@ -660,7 +750,8 @@ mod tests {
         assert!(e.message.contains("does not compile"), "{e}");
         let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"{nosuchvar}\"\n").unwrap_err();
         assert!(e.message.contains("unknown variable"), "{e}");
-        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"teleport\"\ndescription = \"d\"\n").unwrap_err();
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"teleport\"\ndescription = \"d\"\n")
+            .unwrap_err();
         assert!(e.message.contains("teleport"), "{e}");
     }
 
