@@ -327,6 +327,10 @@ impl Pass<'_> {
             }
             return self.copy(i);
         }
+        if let Some((to, rule)) = self.numeric_sign(i, c) {
+            let mut buf = [0u8; 4];
+            return self.replace(i..i + 1, to.encode_utf8(&mut buf), rule);
+        }
         match self.rules.char_action(c) {
             Some(CharAction::Map(to, rule)) => {
                 let mut buf = [0u8; 4];
@@ -337,6 +341,29 @@ impl Pass<'_> {
             Some(CharAction::Space(rule)) => self.replace(i..i + 1, " ", rule),
             None => self.copy(i),
         }
+    }
+
+    /// The character that `chars[i]` will become (fold, punctuation, number signs), for deciding
+    /// about the space before it.
+    fn will_emit(&self, i: usize, c: char) -> char {
+        if let Some(&(to, _)) = self.rules.punct.get(&c) {
+            if self.convert_punct(i, c) {
+                return to;
+            }
+        }
+        if let Some(to) = self.numeric_sign(i, c) {
+            return to.0;
+        }
+        self.folded(c)
+    }
+
+    /// A full-width sign that belongs to a number (`３０％`, `４．５`) and its ASCII form.
+    fn numeric_sign(&self, i: usize, c: char) -> Option<(char, crate::rules::RuleIdx)> {
+        let &(to, rule, between) = self.rules.numeric_signs.get(&c)?;
+        let digit = |k: Option<usize>| k.and_then(|k| self.chars.get(k)).is_some_and(|&(c, _)| self.folded(c).is_ascii_digit());
+        let before = digit(i.checked_sub(1));
+        let after = digit(Some(i + 1));
+        (before && (after || !between)).then_some((to, rule))
     }
 
     /// Is `c` whitespace for this pass (including characters a rule turns into a space)?
@@ -351,7 +378,7 @@ impl Pass<'_> {
             return;
         }
         let prev = self.out.text.chars().next_back();
-        let next = self.chars.get(r.end).map(|&(c, _)| self.folded(c));
+        let next = self.chars.get(r.end).map(|&(c, _)| self.will_emit(r.end, c));
         let remove = match (self.mode, self.rules.cjk_spacing, prev, next) {
             (Mode::Text, Some(_), Some(p), Some(n)) => {
                 (is_cjk(p) && is_cjk(n)) || is_cjk_punct(p) || is_cjk_punct(n)

@@ -116,6 +116,8 @@ pub struct RuleSpec {
     #[serde(default)]
     pub across: Option<JoinAcross>,
     #[serde(default)]
+    pub between_digits: Option<bool>,
+    #[serde(default)]
     pub examples: Vec<Example>,
 }
 
@@ -149,6 +151,9 @@ pub enum RuleType {
     CharClass,
     /// Column labels (`max_line_chars`, `max_lines`, `min_lines`).
     ColumnLabel,
+    /// Full-width signs that belong to numbers (`map`), folded to ASCII right after a digit, or
+    /// with `between_digits = true` only between two digits.
+    NumericFold,
     /// Joining text across line ends (`across = "line"`) or blank lines (`across = "blank"`).
     /// The mechanism is in the repair stage; the rule gives the joins their id.
     Join,
@@ -393,6 +398,8 @@ pub struct CompiledRules {
     astral_actions: HashMap<char, CharAction>,
     /// Half-width punctuation converted in Chinese context.
     pub punct: HashMap<char, (char, RuleIdx)>,
+    /// Number signs: target, rule, only between digits.
+    pub numeric_signs: HashMap<char, (char, RuleIdx, bool)>,
     pub cjk_spacing: Option<RuleIdx>,
     /// Stray words by lower-case ASCII spelling.
     pub stray_words: HashMap<String, (String, RuleIdx)>,
@@ -418,6 +425,7 @@ impl CompiledRules {
             bmp_actions: vec![None; 0x10000],
             astral_actions: HashMap::new(),
             punct: HashMap::new(),
+            numeric_signs: HashMap::new(),
             cjk_spacing: None,
             stray_words: HashMap::new(),
             lexicon: None,
@@ -462,6 +470,14 @@ impl CompiledRules {
                                 ))
                             }
                         }
+                    }
+                }
+                RuleType::NumericFold => {
+                    for (from, to) in r.map.as_ref().ok_or_else(|| need("map"))? {
+                        let (Some(f), Some(t)) = (single_char(from), single_char(to)) else {
+                            return Err(err(file, id, format!("map entries must be single characters: {from:?} = {to:?}")));
+                        };
+                        c.numeric_signs.insert(f, (t, idx, r.between_digits.unwrap_or(false)));
                     }
                 }
                 RuleType::Fold => {
