@@ -538,6 +538,38 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
     p
 }
 
+/// Does unit `k` come after the end of something (or at the top of the page, or inside a block)?
+fn after_end(units: &[Unit], k: usize) -> bool {
+    k == 0 || {
+        let (prev, u) = (&units[k - 1], &units[k]);
+        prev.ends_sentence || prev.ends_credit || prev.furniture || prev.label || prev.ornament || prev.block == u.block
+    }
+}
+
+/// Is unit `k`, before unit `k + 1` across a break, a subhead rather than text cut by the break?
+/// See the `layout.subhead` rule for the criteria.
+fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
+    let Some(params) = &rules.subhead else { return false };
+    let (a, b) = (&units[k], &units[k + 1]);
+    let Some(w) = a.whole.as_deref() else { return false };
+    let chars: Vec<char> = w.chars().collect();
+    let (Some(&first), Some(&last)) = (chars.first(), chars.last()) else { return false };
+    let quoted = matches!((first, last), ('“', '”') | ('『', '』') | ('「', '」'));
+    let b_head: Vec<char> = b.head.chars().take(2).collect();
+    a.single_line_block
+        && !a.ends_sentence
+        && !a.opens
+        && k > 0
+        && after_end(units, k)
+        && chars.len() <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
+        && (quoted || !w.contains(['，', '、', '。', ',']) && !w.contains(|c: char| c.is_ascii_digit()))
+        && !params.ends_open.contains(&last)
+        && b_head.first().is_some_and(|c| !params.starts_open.contains(c) && !rules.is_non_initial(*c))
+        && !rules.words.spans(&chars[chars.len().saturating_sub(2)..], &b_head)
+        // A dateline cut by the break (`据新华社北京1月9|日电`) is not a subhead.
+        && !segment::starts_item(rules, &format!("{}{}", w, b.head), None)
+}
+
 /// The chain at `j` is text that ends a sentence, and a caption chain comes right after it.
 fn caption_follows(units: &[Unit], p: &Plan, chain_end: &[usize], j: usize) -> bool {
     let after = chain_end[j] + 1;
@@ -582,6 +614,12 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     if layout.indent_page {
         return !b.indent;
     }
+    if is_subhead(rules, units, k) {
+        if std::env::var_os("NEWSMEND_DEBUG_SUBHEAD").is_some() {
+            eprintln!("SUBHEAD {} | {}", a.whole.as_deref().unwrap_or(""), head_chars(&b.head, 8));
+        }
+        return false;
+    }
     !a.ends_sentence || layout.tight
 }
 
@@ -619,7 +657,7 @@ fn assemble(
                         "",
                     );
                     if column {
-                        if let Some(f) = lost_char(page, &lines[pl], l) {
+                        if let Some(f) = lost_char(rules, page, &lines[pl], l) {
                             flags.push(f);
                         }
                     }
@@ -690,7 +728,29 @@ fn furniture_text(
     }
 }
 
-/// Flags a column-break join that probably lost a character (see `flags` in the README).
-pub fn lost_char(_page: &str, _before: &Line, _after: &Line) -> Option<Flag> {
-    None
+/// Flags a column-break join that probably lost a character: the character before the break
+/// stands alone between two words (`弘扬` `光` | `传统`: 光荣 lost its 荣), is not a word with
+/// what comes before it nor with what comes after it, and is not a function word that stands
+/// alone naturally. The text is kept as it is; the flag points at the spot.
+pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line) -> Option<Flag> {
+    if rules.words.is_empty() {
+        return None;
+    }
+    let left: Vec<char> = page[before.content.clone()].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+    let right: Vec<char> = page[after.content.clone()].chars().take(2).collect();
+    if left.len() < 3 || right.len() < 2 || !left.iter().chain(&right).all(|&c| is_han(c)) {
+        return None;
+    }
+    let orphan = left[2];
+    let function_word = rules.subhead.as_ref().is_some_and(|p| p.ends_open.contains(&orphan));
+    let w = &rules.words;
+    if function_word || w.spans(&left[1..], &right) || w.contains(&left[1..]) || !w.contains(&left[..2]) || !w.contains(&right) {
+        return None;
+    }
+    let at = before.content.end - orphan.len_utf8();
+    Some(Flag {
+        code: LOST_CHAR.to_string(),
+        span: Some([at, after.content.start + right[0].len_utf8()]),
+        note: format!("`{orphan}` stands alone between `{}{}` and `{}{}` at a column break: a character may have been lost there; the text is kept as it is", left[0], left[1], right[0], right[1]),
+    })
 }

@@ -24,6 +24,9 @@ use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
 /// The rule files shipped in `rules/`, compiled into the binary.
+/// Data files that rules refer to (word lists), by their path relative to `rules/`.
+pub const BUILTIN_RESOURCES: &[(&str, &str)] = &[("words/common.txt", include_str!("../../rules/words/common.txt"))];
+
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("vars.toml", include_str!("../../rules/vars.toml")),
     (
@@ -117,6 +120,15 @@ pub struct RuleSpec {
     pub across: Option<JoinAcross>,
     #[serde(default)]
     pub between_digits: Option<bool>,
+    /// A word list file, relative to the rules directory (`word_list`).
+    #[serde(default)]
+    pub words: Option<String>,
+    /// Characters a line ends with when it is cut mid-sentence (`subhead`).
+    #[serde(default)]
+    pub ends_open: Option<String>,
+    /// Characters text starts with when it continues a sentence (`subhead`).
+    #[serde(default)]
+    pub starts_open: Option<String>,
     #[serde(default)]
     pub examples: Vec<Example>,
 }
@@ -154,6 +166,11 @@ pub enum RuleType {
     /// Full-width signs that belong to numbers (`map`), folded to ASCII right after a digit, or
     /// with `between_digits = true` only between two digits.
     NumericFold,
+    /// A list of common words (`words`: a file of one word per line), which layout consults.
+    WordList,
+    /// Subheads: short lines of their own that are not cut sentences (`max_line_chars`,
+    /// `ends_open`, `starts_open`).
+    Subhead,
     /// Joining text across line ends (`across = "line"`) or blank lines (`across = "blank"`).
     /// The mechanism is in the repair stage; the rule gives the joins their id.
     Join,
@@ -239,12 +256,17 @@ pub struct SourcedRule {
 pub struct RuleSet {
     vars: BTreeMap<String, String>,
     rules: Vec<SourcedRule>,
+    /// Contents of the data files rules refer to, by path relative to their rules directory.
+    resources: BTreeMap<String, String>,
 }
 
 impl RuleSet {
     /// The rules shipped in the binary.
     pub fn builtin() -> RuleSet {
         let mut set = RuleSet::default();
+        for (name, text) in BUILTIN_RESOURCES {
+            set.resources.insert(name.to_string(), text.to_string());
+        }
         for (name, text) in BUILTIN_FILES {
             set.add_file(name, text, false)
                 .expect("built-in rules are valid (tested)");
@@ -282,6 +304,18 @@ impl RuleSet {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| err(&name, None, format!("cannot read: {e}")))?;
             self.add_file(&name, &text, true)?;
+            // Load the data files that the new rules refer to, from this directory.
+            for r in self.rules.iter().filter(|r| r.file == name) {
+                if let Some(rel) = &r.spec.words {
+                    let p = dir.join(rel);
+                    if !p.starts_with(dir) || rel.contains("..") {
+                        return Err(err(&name, Some(&r.spec.id), "a word list must lie inside the rules directory"));
+                    }
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| err(&name, Some(&r.spec.id), format!("cannot read word list {}: {e}", p.display())))?;
+                    self.resources.insert(rel.clone(), text);
+                }
+            }
         }
         Ok(())
     }
@@ -340,7 +374,7 @@ impl RuleSet {
                 h = h.wrapping_mul(0x100000001b3);
             }
         };
-        for (k, v) in &self.vars {
+        for (k, v) in self.vars.iter().chain(&self.resources) {
             feed(k);
             feed(v);
         }
@@ -416,6 +450,64 @@ pub struct CompiledRules {
     /// The rules that joins are attributed to.
     pub join_wrap: RuleIdx,
     pub join_break: RuleIdx,
+    /// Common words (two or three characters), for decisions at breaks.
+    pub words: WordSet,
+    pub subhead: Option<SubheadParams>,
+}
+
+/// Parameters of subhead detection.
+#[derive(Debug, Clone)]
+pub struct SubheadParams {
+    pub max_line_chars: usize,
+    pub ends_open: Vec<char>,
+    pub starts_open: Vec<char>,
+    pub rule: RuleIdx,
+}
+
+/// A set of short words, each packed into a `u64` (three 21-bit code points), so that a look-up
+/// allocates nothing.
+#[derive(Debug, Default, Clone)]
+pub struct WordSet(std::collections::HashSet<u64>);
+
+impl WordSet {
+    fn key(chars: &[char]) -> Option<u64> {
+        (2..=3).contains(&chars.len()).then(|| chars.iter().enumerate().fold(0u64, |k, (i, &c)| k | (c as u64) << (21 * i)))
+    }
+
+    pub fn insert(&mut self, word: &str) {
+        let chars: Vec<char> = word.chars().collect();
+        if let Some(k) = Self::key(&chars) {
+            self.0.insert(k);
+        }
+    }
+
+    /// Is this sequence of two or three characters a known word?
+    pub fn contains(&self, chars: &[char]) -> bool {
+        Self::key(chars).is_some_and(|k| self.0.contains(&k))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Does a known word of two or three characters run across the boundary between `left`
+    /// (text before it, last characters) and `right` (text after it, first characters)?
+    pub fn spans(&self, left: &[char], right: &[char]) -> bool {
+        let l = left.len();
+        for take_left in 1..=2.min(l) {
+            for take_right in 1..=2.min(right.len()) {
+                if take_left + take_right > 3 {
+                    continue;
+                }
+                let mut w: Vec<char> = left[l - take_left..].to_vec();
+                w.extend_from_slice(&right[..take_right]);
+                if self.contains(&w) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
 }
 
 impl CompiledRules {
@@ -439,6 +531,8 @@ impl CompiledRules {
             label: None,
             join_wrap: RuleIdx::MAX,
             join_break: RuleIdx::MAX,
+            words: WordSet::default(),
+            subhead: None,
         };
         let mut lexicon_patterns: Vec<String> = Vec::new();
         let mut lexicon_targets: Vec<(String, RuleIdx)> = Vec::new();
@@ -578,6 +672,21 @@ impl CompiledRules {
                     JoinAcross::Line => c.join_wrap = idx,
                     JoinAcross::Blank => c.join_break = idx,
                 },
+                RuleType::WordList => {
+                    let rel = r.words.as_ref().ok_or_else(|| need("words"))?;
+                    let text = set.resources.get(rel).ok_or_else(|| err(file, id, format!("word list `{rel}` not found")))?;
+                    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                        c.words.insert(line);
+                    }
+                }
+                RuleType::Subhead => {
+                    c.subhead = Some(SubheadParams {
+                        max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
+                        ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
+                        starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
+                        rule: idx,
+                    });
+                }
                 RuleType::ColumnLabel => {
                     c.label = Some(LabelParams {
                         max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
