@@ -273,21 +273,29 @@ impl Pass<'_> {
                 .map(|k| self.parens[k].1)
                 .unwrap_or(false);
         }
-        let before = if i > 0 {
-            Some(self.folded(self.chars[i - 1].0))
-        } else {
-            None
-        };
-        let after = self.chars.get(i + 1).map(|&(c, _)| self.folded(c));
-        let alnum = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
-        // A separator inside a number, a time, a URL or an address is not Chinese punctuation.
-        if alnum(before) && (alnum(after) || (c == ':' && after == Some('/'))) {
+        let folded_at = |k: usize| self.chars.get(k).map(|&(c, _)| self.folded(c));
+        let before = i.checked_sub(1).and_then(folded_at);
+        let after = folded_at(i + 1);
+        let digit = |x: Option<char>| x.is_some_and(|x| x.is_ascii_digit());
+        let latin = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
+        // Separators inside a number, a time, a URL or an address are not Chinese punctuation:
+        // a thousands comma (`1,000`: three digits follow, then no digit), a time or ratio colon
+        // (`10:30`), a URL colon (`http:`), and any mark between two Latin letters or digits
+        // other than a comma or semicolon between digits (`2/3,5年` is a list, not a number).
+        let thousands = c == ',' && digit(before) && (1..=3).all(|k| digit(folded_at(i + k))) && !digit(folded_at(i + 4));
+        let time = c == ':' && digit(before) && digit(after);
+        let url = c == ':' && latin(before) && after == Some('/');
+        let between_digits = digit(before) && digit(after);
+        if thousands || time || url || (latin(before) && latin(after) && !(between_digits && matches!(c, ',' | ';'))) {
             return false;
         }
         // What stands before is read from the output, where earlier marks are converted already
-        // (`（右）,1997` has a full-width parenthesis before the comma by now).
-        let prev = self.out.text.chars().rev().find(|&c| !is_ws(c));
-        prev.is_some_and(is_cjk) || self.next_sig(i).is_some_and(is_cjk)
+        // (`（右）,1997` has a full-width parenthesis before the comma by now). A number next to
+        // the mark is looked past: `12%;35个` is between 的 and 个.
+        let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/');
+        let prev = self.out.text.chars().rev().find(|&c| !is_ws(c) && !number(c));
+        let next = self.chars[i + 1..].iter().map(|&(c, _)| self.folded(c)).find(|&c| !is_ws(c) && !number(c));
+        prev.is_some_and(is_cjk) || next.is_some_and(is_cjk)
     }
 
     /// Writes a replacement for `chars[r]` and logs it.

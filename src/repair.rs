@@ -176,7 +176,9 @@ fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
         return match rev[i + 1..].iter().position(|&p| matches!(p, '（' | '(')) {
             // A parenthesis that is all there is (an author mark on its own line) ends too.
             Some(j) => i + 1 + j + 1 >= rev.len() || ends_sentence_at(rules, rev, i + 1 + j + 1),
-            None => false,
+            // One opened before the text we see (a credit cut by a break): it closes an author
+            // mark or a credit, which end what they follow.
+            None => rev.len() < 48,
         };
     }
     ends_sentence_at(rules, rev, i + 1)
