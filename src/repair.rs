@@ -290,7 +290,8 @@ pub fn paragraphs(
             Role::Furniture
         } else if chain[0].label {
             Role::Label
-        } else if plan.headline[first] {
+        } else if plan.headline[k] {
+            // A chain ends in its headline unit: a headline line before it joined it.
             Role::Headline
         } else {
             Role::Body
@@ -497,15 +498,14 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         // A headline: a short single-line block, after the end of something, followed (after a
         // break) by the start of an item or by a photo caption, or by a short text and then a
         // caption (a caption in two paragraphs).
-        let after_end = k == 0 || {
-            let prev = &units[k - 1];
-            prev.ends_sentence
-                || prev.ends_credit
-                || prev.furniture
-                || prev.label
-                || prev.ornament
-                || prev.block == u.block
-        };
+        // After the end of something, or after the first line of a headline set in two lines
+        // (only before a dateline or byline: a caption's first line looks like a headline line).
+        let after_end = after_end(units, k)
+            || (k + 1 < n
+                && p.starts[k + 1]
+                && k > 0
+                && headline_shaped(rules, &units[k - 1])
+                && after_end(units, k - 1));
         p.headline[k] = next_block_start
             && after_end
             && headline_shaped(rules, u)
@@ -602,9 +602,10 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     {
         return false;
     }
-    // A headline starts something new.
+    // A headline starts something new; only the line of a headline before it (a headline set in
+    // two lines) joins it.
     if p.headline[k + 1] {
-        return false;
+        return headline_shaped(rules, a) && after_end(units, k) && !a.ends_sentence;
     }
     if b.head
         .chars()

@@ -195,6 +195,12 @@ fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
+/// Error rates are small: four decimals, so that 13 edits in 315,000 characters do not print
+/// as zero.
+fn pct4(x: f64) -> String {
+    format!("{:.4}%", x * 100.0)
+}
+
 #[derive(Clone, Copy)]
 enum Align {
     Left,
@@ -290,14 +296,14 @@ impl Report {
             ],
             vec![
                 "character error rate".into(),
-                pct(c.cer),
+                pct4(c.cer),
                 format!("{} edits / {} gold chars", c.edits, c.gold_chars),
             ],
         ];
         if let Some(r) = &c.raw {
             rows.push(vec![
                 "raw character error rate".into(),
-                pct(r.raw_cer),
+                pct4(r.raw_cer),
                 format!(
                     "{} edits / {} gold chars, on the {} of {} gold pages with raw text",
                     r.raw_edits, r.gold_chars, r.pages, p.gold
@@ -306,7 +312,7 @@ impl Report {
             if r.pages != p.gold {
                 rows.push(vec![
                     "CER on those pages".into(),
-                    pct(r.cer),
+                    pct4(r.cer),
                     format!("{} edits", r.edits),
                 ]);
             }
