@@ -93,12 +93,10 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
             return Err(DecodeError::Binary(format!("starts like a {what}")));
         }
     }
-    let (encoding, bom_len) = match forced {
+    let (encoding, bom_len, decoded) = match forced {
         Some(enc) => {
-            let bom = Encoding::for_bom(bytes)
-                .filter(|(e, _)| *e == enc)
-                .map_or(0, |(_, n)| n);
-            (enc, bom)
+            let bom = Encoding::for_bom(bytes).filter(|(e, _)| *e == enc).map_or(0, |(_, n)| n);
+            (enc, bom, None)
         }
         None => detect(bytes),
     };
@@ -106,31 +104,36 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
     if !is_utf16(encoding) && memchr_nul(body) {
         return Err(DecodeError::Binary("contains NUL bytes".into()));
     }
-    let (mut text, malformed) = decode_counting(encoding, body);
-    let chars = text.chars().count();
+    let (mut text, malformed) = match decoded {
+        Some(done) => done,
+        None if encoding == UTF_8 => match std::str::from_utf8(body) {
+            Ok(s) => (s.to_string(), 0),
+            Err(_) => decode_counting(encoding, body),
+        },
+        None => decode_counting(encoding, body),
+    };
+    let (chars, controls) = count_chars_and_controls(&text);
     if malformed > 0 && malformed * 3 > chars {
-        return Err(DecodeError::Undecodable {
-            encoding: encoding.name(),
-            malformed,
-        });
+        return Err(DecodeError::Undecodable { encoding: encoding.name(), malformed });
     }
-    let controls = text
-        .chars()
-        .filter(|&c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0c'))
-        .count();
     if controls > 0 && controls * 10 > chars {
-        return Err(DecodeError::Binary(format!(
-            "{controls} control characters in {chars}"
-        )));
+        return Err(DecodeError::Binary(format!("{controls} control characters in {chars}")));
     }
     let line_ends_normalized = normalize_line_ends(&mut text);
-    Ok(Decoded {
-        text,
-        encoding: encoding.name(),
-        bom: bom_len > 0,
-        malformed,
-        line_ends_normalized,
-    })
+    Ok(Decoded { text, encoding: encoding.name(), bom: bom_len > 0, malformed, line_ends_normalized })
+}
+
+/// Characters, and control characters other than line ends, tabs and form feeds, in one pass
+/// over the bytes (UTF-8: a character starts at every byte that is not a continuation byte; the
+/// C1 controls are the two-byte sequences C2 80..C2 9F).
+fn count_chars_and_controls(text: &str) -> (usize, usize) {
+    let b = text.as_bytes();
+    let chars = b.iter().filter(|&&x| (x as i8) >= -0x40).count();
+    let mut controls = b.iter().filter(|&&x| (x < 0x20 && !matches!(x, b'\n' | b'\r' | b'\t' | 0x0c)) || x == 0x7f).count();
+    if b.contains(&0xC2) {
+        controls += b.windows(2).filter(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1])).count();
+    }
+    (chars, controls)
 }
 
 fn is_utf16(e: &'static Encoding) -> bool {
@@ -141,37 +144,75 @@ fn memchr_nul(b: &[u8]) -> bool {
     b.contains(&0)
 }
 
-/// Picks the encoding and the length of its BOM.
-fn detect(bytes: &[u8]) -> (&'static Encoding, usize) {
+/// A text decoded during detection (so that it is not decoded again) and its malformed count.
+type Done = Option<(String, usize)>;
+
+/// Picks the encoding and the length of its BOM; when detection had to decode the text, the
+/// result comes along.
+///
+/// For legacy bytes the common cases are settled by strict decodes, which cost far less than a
+/// statistical detector: GB18030 text hits a Big5-invalid trail byte within a few characters,
+/// and Big5 or GB18030 that decodes cleanly under only one of the two is that one. Only when both
+/// decode cleanly (Big5 text is valid GB18030 byte-wise; short texts can be valid in both), or
+/// neither does, chardetng judges (on at most the first 64 KiB), checked against the two.
+fn detect(bytes: &[u8]) -> (&'static Encoding, usize, Done) {
     if let Some((enc, len)) = Encoding::for_bom(bytes) {
-        return (enc, len);
+        return (enc, len, None);
     }
-    if let Some(enc) = detect_bomless_utf16(bytes) {
-        return (enc, 0);
+    // UTF-16 text has NUL bytes (the high byte of ASCII); no NUL, no UTF-16.
+    if memchr_nul(bytes) {
+        if let Some(enc) = detect_bomless_utf16(bytes) {
+            return (enc, 0, None);
+        }
     }
-    if std::str::from_utf8(bytes).is_ok() {
-        return (UTF_8, 0);
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return (UTF_8, 0, Some((s.to_string(), 0)));
+    }
+    let big5_clean = decodes_cleanly(BIG5, bytes);
+    let (gb_text, gb_bad) = decode_counting(GB18030, bytes);
+    match (gb_bad == 0, big5_clean) {
+        (true, false) => return (GB18030, 0, Some((gb_text, 0))),
+        (false, true) => return (BIG5, 0, None),
+        _ => {}
     }
     let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    det.feed(bytes, true);
+    det.feed(&bytes[..bytes.len().min(64 << 10)], bytes.len() <= 64 << 10);
     let guess = det.guess(None, chardetng::Utf8Detection::Deny);
     // Check the guess against the two Chinese legacy encodings (see the module docs).
-    let score = |enc: &'static Encoding| {
-        let (text, malformed) = decode_counting(enc, bytes);
-        (malformed, chinese_likeness(&text))
-    };
-    let (g_bad, g_like) = score(guess);
-    let mut best = (guess, g_bad, g_like);
-    for cand in [GB18030, BIG5] {
-        if cand == guess {
-            continue;
-        }
-        let (bad, like) = score(cand);
-        if bad < best.1 || (bad == best.1 && like > best.2 + 0.05) {
-            best = (cand, bad, like);
+    let mut candidates: Vec<(&'static Encoding, String, usize)> = vec![(GB18030, gb_text, gb_bad)];
+    for enc in [BIG5, guess] {
+        if candidates.iter().all(|c| c.0 != enc) {
+            let (t, bad) = decode_counting(enc, bytes);
+            candidates.push((enc, t, bad));
         }
     }
-    (best.0, 0)
+    let score = |c: &(&'static Encoding, String, usize)| (c.2, chinese_likeness(&c.1));
+    let mut best = candidates.iter().position(|c| c.0 == guess).unwrap_or(0);
+    for (i, c) in candidates.iter().enumerate() {
+        let (bad, like) = score(c);
+        let (best_bad, best_like) = score(&candidates[best]);
+        if bad < best_bad || (bad == best_bad && like > best_like + 0.05) {
+            best = i;
+        }
+    }
+    let (enc, text, bad) = candidates.swap_remove(best);
+    (enc, 0, Some((text, bad)))
+}
+
+/// Does `bytes` decode without a single malformed sequence? Stops at the first one.
+fn decodes_cleanly(encoding: &'static Encoding, bytes: &[u8]) -> bool {
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut buf = [0u8; 4096];
+    let mut src = bytes;
+    loop {
+        let (result, read, _) = decoder.decode_to_utf8_without_replacement(src, &mut buf, true);
+        src = &src[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => return true,
+            encoding_rs::DecoderResult::OutputFull => continue,
+            encoding_rs::DecoderResult::Malformed(_, _) => return false,
+        }
+    }
 }
 
 /// Share of characters that are common Chinese text: CJK ideographs, CJK and full-width

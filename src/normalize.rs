@@ -121,9 +121,11 @@ pub enum Mode {
 /// Buffers reused from paragraph to paragraph.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// The paragraph's characters with their page offsets.
-    chars: Vec<(char, u32)>,
-    /// Decisions for ASCII parentheses: (index in `chars`, convert?).
+    /// The paragraph's pieces, concatenated.
+    joined: String,
+    /// `(offset in joined, offset in page)` where each piece starts.
+    starts: Vec<(u32, u32)>,
+    /// Decisions for ASCII parentheses: (offset in joined, convert?).
     parens: Vec<(u32, bool)>,
     stack: Vec<u32>,
 }
@@ -139,47 +141,38 @@ pub fn normalize_pieces(
     log: &mut EditLog,
 ) {
     out.clear();
-    scratch.chars.clear();
+    scratch.joined.clear();
+    scratch.starts.clear();
     for r in pieces {
-        scratch.chars.extend(
-            page[r.clone()]
-                .char_indices()
-                .map(|(i, c)| (c, (r.start + i) as u32)),
-        );
+        scratch.starts.push((scratch.joined.len() as u32, r.start as u32));
+        scratch.joined.push_str(&page[r.clone()]);
     }
-    Pass {
-        rules,
-        chars: &scratch.chars,
-        parens: &mut scratch.parens,
-        stack: &mut scratch.stack,
-        out,
-        log,
-        mode,
-    }
-    .run();
+    out.text.reserve(scratch.joined.len() + 8);
+    let Scratch { joined, starts, parens, stack } = scratch;
+    Pass { rules, text: joined.as_str(), starts, parens, stack, out, log, mode }.run();
     if mode == Mode::Text {
         apply_lexicon(rules, out, log);
     }
 }
 
-/// Normalizes a string on its own (offsets are into `s`); for previews and tests.
-pub fn normalize_str(rules: &CompiledRules, s: &str) -> String {
-    let mut out = ParaText::default();
-    normalize_pieces(
-        rules,
-        s,
-        &[0..s.len()],
-        Mode::Text,
-        &mut Scratch::default(),
-        &mut out,
-        &mut EditLog::muted(),
-    );
-    out.text
+thread_local! {
+    static PREVIEW: std::cell::RefCell<(Scratch, ParaText)> = std::cell::RefCell::new(Default::default());
 }
 
+/// Normalizes a string on its own (offsets are into `s`); for previews and tests.
+pub fn normalize_str(rules: &CompiledRules, s: &str) -> String {
+    PREVIEW.with(|cell| {
+        let (scratch, out) = &mut *cell.borrow_mut();
+        normalize_pieces(rules, s, &[0..s.len()], Mode::Text, scratch, out, &mut EditLog::muted());
+        out.text.clone()
+    })
+}
+
+/// One pass over the joined text of a paragraph. Positions are byte offsets into `text`.
 struct Pass<'a> {
     rules: &'a CompiledRules,
-    chars: &'a [(char, u32)],
+    text: &'a str,
+    starts: &'a [(u32, u32)],
     parens: &'a mut Vec<(u32, bool)>,
     stack: &'a mut Vec<u32>,
     out: &'a mut ParaText,
@@ -192,6 +185,12 @@ fn is_ws(c: char) -> bool {
     is_hspace(c) || c == '\n' || c == '\r' || is_zero_width(c)
 }
 
+/// The character at byte `i` of `s` (which must be a char boundary) and its length.
+#[inline]
+fn char_at(s: &str, i: usize) -> Option<char> {
+    s[i..].chars().next()
+}
+
 impl Pass<'_> {
     /// The character as normalization will write it (folded), for context decisions.
     #[inline]
@@ -202,30 +201,34 @@ impl Pass<'_> {
         }
     }
 
+    /// The page offset of joined offset `j`.
+    fn page_of(&self, j: usize) -> usize {
+        let k = self.starts.partition_point(|&(s, _)| s as usize <= j).saturating_sub(1);
+        let (s, p) = self.starts[k];
+        p as usize + (j - s as usize)
+    }
+
+    /// The page span of joined range `r` (its end taken from the last character in it, so that a
+    /// range ending at a piece boundary does not reach into the next piece).
+    fn page_span(&self, r: &Range<usize>) -> Range<usize> {
+        let start = self.page_of(r.start);
+        match self.text[r.clone()].chars().next_back() {
+            Some(c) => start..self.page_of(r.end - c.len_utf8()) + c.len_utf8(),
+            None => start..start,
+        }
+    }
+
     fn prev_sig(&self, i: usize) -> Option<char> {
-        self.chars[..i]
-            .iter()
-            .rev()
-            .map(|&(c, _)| c)
-            .find(|&c| !is_ws(c))
-            .map(|c| self.folded(c))
+        self.text[..i].chars().rev().find(|&c| !is_ws(c)).map(|c| self.folded(c))
     }
 
-    fn next_sig(&self, i: usize) -> Option<char> {
-        self.chars[i + 1..]
-            .iter()
-            .map(|&(c, _)| c)
-            .find(|&c| !is_ws(c))
-            .map(|c| self.folded(c))
+    /// The first non-space character at or after `i`, folded, and its offset.
+    fn next_sig_from(&self, i: usize) -> Option<(usize, char)> {
+        self.text[i..].char_indices().find(|&(_, c)| !is_ws(c)).map(|(k, c)| (i + k, self.folded(c)))
     }
 
-    fn cjk_context(&self, i: usize) -> bool {
-        self.prev_sig(i).is_some_and(is_cjk) || self.next_sig(i).is_some_and(is_cjk)
-    }
-
-    fn page_end(&self, i: usize) -> usize {
-        let (c, p) = self.chars[i];
-        p as usize + c.len_utf8()
+    fn cjk_context(&self, i: usize, len: usize) -> bool {
+        self.prev_sig(i).is_some_and(is_cjk) || self.next_sig_from(i + len).is_some_and(|(_, c)| is_cjk(c))
     }
 
     /// Decides every ASCII parenthesis of the paragraph: a matched pair converts together when
@@ -234,24 +237,26 @@ impl Pass<'_> {
     fn decide_parens(&mut self) {
         self.parens.clear();
         self.stack.clear();
-        if !self.rules.punct.contains_key(&'(') && !self.rules.punct.contains_key(&')') {
+        if self.rules.punct_for('(').is_none() && self.rules.punct_for(')').is_none() {
             return;
         }
-        for i in 0..self.chars.len() {
-            match self.chars[i].0 {
-                '(' => self.stack.push(i as u32),
-                ')' => match self.stack.pop() {
+        let bytes = self.text.as_bytes();
+        if !bytes.iter().any(|&b| b == b'(' || b == b')') {
+            return;
+        }
+        for i in 0..bytes.len() {
+            match bytes[i] {
+                b'(' => self.stack.push(i as u32),
+                b')' => match self.stack.pop() {
                     Some(open) => {
                         let o = open as usize;
-                        let inside_cjk = self.chars[o + 1..i]
-                            .iter()
-                            .any(|&(c, _)| is_cjk(self.folded(c)));
-                        let convert = inside_cjk || self.cjk_context(o) || self.cjk_context(i);
+                        let inside_cjk = self.text[o + 1..i].chars().any(|c| is_cjk(self.folded(c)));
+                        let convert = inside_cjk || self.cjk_context(o, 1) || self.cjk_context(i, 1);
                         self.parens.push((open, convert));
                         self.parens.push((i as u32, convert));
                     }
                     None => {
-                        let convert = self.cjk_context(i);
+                        let convert = self.cjk_context(i, 1);
                         self.parens.push((i as u32, convert));
                     }
                 },
@@ -259,22 +264,19 @@ impl Pass<'_> {
             }
         }
         while let Some(open) = self.stack.pop() {
-            let convert = self.cjk_context(open as usize);
+            let convert = self.cjk_context(open as usize, 1);
             self.parens.push((open, convert));
         }
         self.parens.sort_unstable();
     }
 
+    /// Does the ASCII mark `c` at `i` convert to its full-width form?
     fn convert_punct(&self, i: usize, c: char) -> bool {
         if c == '(' || c == ')' {
-            return self
-                .parens
-                .binary_search_by_key(&(i as u32), |p| p.0)
-                .map(|k| self.parens[k].1)
-                .unwrap_or(false);
+            return self.parens.binary_search_by_key(&(i as u32), |p| p.0).map(|k| self.parens[k].1).unwrap_or(false);
         }
-        let folded_at = |k: usize| self.chars.get(k).map(|&(c, _)| self.folded(c));
-        let before = i.checked_sub(1).and_then(folded_at);
+        let folded_at = |k: usize| char_at(self.text, k).map(|c| self.folded(c));
+        let before = self.text[..i].chars().next_back().map(|c| self.folded(c));
         let after = folded_at(i + 1);
         let digit = |x: Option<char>| x.is_some_and(|x| x.is_ascii_digit());
         let latin = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
@@ -282,7 +284,11 @@ impl Pass<'_> {
         // a thousands comma (`1,000`: three digits follow, then no digit), a time or ratio colon
         // (`10:30`), a URL colon (`http:`), and any mark between two Latin letters or digits
         // other than a comma or semicolon between digits (`2/3,5年` is a list, not a number).
-        let thousands = c == ',' && digit(before) && (1..=3).all(|k| digit(folded_at(i + k))) && !digit(folded_at(i + 4));
+        let mut following = self.text[i + 1..].chars().map(|c| self.folded(c));
+        let thousands = c == ','
+            && digit(before)
+            && (0..3).all(|_| digit(following.next()))
+            && !digit(following.next());
         let time = c == ':' && digit(before) && digit(after);
         let url = c == ':' && latin(before) && after == Some('/');
         let between_digits = digit(before) && digit(after);
@@ -292,105 +298,124 @@ impl Pass<'_> {
         // What stands before is read from the output, where earlier marks are converted already
         // (`（右）,1997` has a full-width parenthesis before the comma by now). A number next to
         // the mark is looked past: `12%;35个` is between 的 and 个.
-        let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/');
+        let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/' | ',' | ':');
         let prev = self.out.text.chars().rev().find(|&c| !is_ws(c) && !number(c));
-        let next = self.chars[i + 1..].iter().map(|&(c, _)| self.folded(c)).find(|&c| !is_ws(c) && !number(c));
+        let next = self.text[i + 1..].chars().map(|c| self.folded(c)).find(|&c| !is_ws(c) && !number(c));
         prev.is_some_and(is_cjk) || next.is_some_and(is_cjk)
-    }
-
-    /// Writes a replacement for `chars[r]` and logs it.
-    fn replace(&mut self, r: Range<usize>, with: &str, rule: crate::rules::RuleIdx) {
-        let span = self.chars[r.start].1 as usize..self.page_end(r.end - 1);
-        self.out.anchor(span.start);
-        self.out.text.push_str(with);
-        self.out.anchor(span.end);
-        let chars = self.chars;
-        self.log.push(
-            rule,
-            span,
-            || chars[r].iter().map(|&(c, _)| c).collect(),
-            with,
-        );
-    }
-
-    /// Copies `chars[i]` unchanged.
-    #[inline]
-    fn copy(&mut self, i: usize) {
-        let (c, p) = self.chars[i];
-        if !self.out.is_synced(p as usize) {
-            self.out.anchor(p as usize);
-        }
-        self.out.text.push(c);
-    }
-
-    /// Copies or maps one non-space character.
-    fn emit(&mut self, i: usize) {
-        let c = self.chars[i].0;
-        if c.is_ascii() {
-            if let Some(&(to, rule)) = self.rules.punct.get(&c) {
-                if self.convert_punct(i, c) {
-                    let mut buf = [0u8; 4];
-                    return self.replace(i..i + 1, to.encode_utf8(&mut buf), rule);
-                }
-            }
-            return self.copy(i);
-        }
-        if let Some((to, rule)) = self.numeric_sign(i, c) {
-            let mut buf = [0u8; 4];
-            return self.replace(i..i + 1, to.encode_utf8(&mut buf), rule);
-        }
-        match self.rules.char_action(c) {
-            Some(CharAction::Map(to, rule)) => {
-                let mut buf = [0u8; 4];
-                self.replace(i..i + 1, to.encode_utf8(&mut buf), rule)
-            }
-            Some(CharAction::Delete(rule)) => self.replace(i..i + 1, "", rule),
-            // Spaces are handled by the caller; a Space action on a non-space char still applies.
-            Some(CharAction::Space(rule)) => self.replace(i..i + 1, " ", rule),
-            None => self.copy(i),
-        }
-    }
-
-    /// The character that `chars[i]` will become (fold, punctuation, number signs), for deciding
-    /// about the space before it.
-    fn will_emit(&self, i: usize, c: char) -> char {
-        if let Some(&(to, _)) = self.rules.punct.get(&c) {
-            if self.convert_punct(i, c) {
-                return to;
-            }
-        }
-        if let Some(to) = self.numeric_sign(i, c) {
-            return to.0;
-        }
-        self.folded(c)
     }
 
     /// A full-width sign that belongs to a number (`３０％`, `４．５`) and its ASCII form.
     fn numeric_sign(&self, i: usize, c: char) -> Option<(char, crate::rules::RuleIdx)> {
-        let &(to, rule, between) = self.rules.numeric_signs.get(&c)?;
-        let digit = |k: Option<usize>| k.and_then(|k| self.chars.get(k)).is_some_and(|&(c, _)| self.folded(c).is_ascii_digit());
-        let before = digit(i.checked_sub(1));
-        let after = digit(Some(i + 1));
+        let (to, rule, between) = self.rules.numeric_sign_for(c)?;
+        let before = self.text[..i].chars().next_back().is_some_and(|p| self.folded(p).is_ascii_digit());
+        let after = char_at(self.text, i + c.len_utf8()).is_some_and(|n| self.folded(n).is_ascii_digit());
         (before && (after || !between)).then_some((to, rule))
+    }
+
+    /// The character that the one at `i` will become (fold, punctuation, number signs), for
+    /// deciding about the space before it.
+    fn will_emit(&self, i: usize, c: char) -> char {
+        if let Some((to, _)) = self.rules.punct_for(c) {
+            if self.convert_punct(i, c) {
+                return to;
+            }
+        }
+        if let Some((to, _)) = self.numeric_sign(i, c) {
+            return to;
+        }
+        self.folded(c)
+    }
+
+    /// Writes a replacement for `text[r]` and logs it.
+    fn replace(&mut self, r: Range<usize>, with: &str, rule: crate::rules::RuleIdx) {
+        let span = self.page_span(&r);
+        self.out.anchor(span.start);
+        self.out.text.push_str(with);
+        self.out.anchor(span.end);
+        let before = &self.text[r];
+        self.log.push(rule, span, || before.to_string(), with);
+    }
+
+    /// Copies `text[r]` unchanged, anchoring at every piece start inside it.
+    fn copy(&mut self, r: Range<usize>) {
+        if r.is_empty() {
+            return;
+        }
+        let mut k = self.starts.partition_point(|&(s, _)| s as usize <= r.start).saturating_sub(1);
+        let mut at = r.start;
+        while at < r.end {
+            let (s, p) = self.starts[k];
+            let piece_end = self.starts.get(k + 1).map_or(self.text.len(), |&(s, _)| s as usize);
+            let end = piece_end.min(r.end);
+            let page = p as usize + (at - s as usize);
+            if !self.out.is_synced(page) {
+                self.out.anchor(page);
+            }
+            self.out.text.push_str(&self.text[at..end]);
+            at = end;
+            k += 1;
+        }
     }
 
     /// Is `c` whitespace for this pass (including characters a rule turns into a space)?
     #[inline]
     fn is_space_like(&self, c: char) -> bool {
-        is_hspace(c) || matches!(self.rules.char_action(c), Some(CharAction::Space(_)))
+        is_ws(c) || matches!(self.rules.char_action(c), Some(CharAction::Space(_)))
     }
 
-    /// Resolves a run of whitespace `chars[r]` that stands before `chars[r.end]` (if any).
-    fn flush_space(&mut self, r: Range<usize>) {
-        if r.is_empty() {
-            return;
+    /// Does the character at `i` need more than a copy? Most text (Han, East Asian punctuation,
+    /// digits) does not, and is copied in runs.
+    #[inline]
+    fn needs_attention(&self, b: u8, c: char) -> bool {
+        if b < 0x80 {
+            return !b.is_ascii_digit() && b != b'-' && b != b'%' && b != b'.' && b != b'/';
+        }
+        self.rules.char_action(c).is_some() || is_hspace(c) || is_zero_width(c) || self.rules.numeric_sign_for(c).is_some()
+    }
+
+    /// At `i`, a stray Latin word between Chinese characters (the spaces around it included)?
+    /// Returns the end of what it replaces, the replacement and the rule.
+    fn stray_word_at(&self, i: usize) -> Option<(usize, String, crate::rules::RuleIdx)> {
+        if self.rules.stray_words.is_empty() || self.mode != Mode::Text {
+            return None;
+        }
+        let mut word = String::new();
+        let mut end = i;
+        for (k, c) in self.text[i..].char_indices() {
+            let f = self.folded(c);
+            if !f.is_ascii_alphabetic() {
+                break;
+            }
+            word.push(f.to_ascii_lowercase());
+            end = i + k + c.len_utf8();
+            if word.len() > 16 {
+                return None;
+            }
+        }
+        let (repl, rule) = self.rules.stray_words.get(&word)?.clone();
+        let left = self.prev_sig(i)?;
+        let (right_at, right) = self.next_sig_from(end)?;
+        if !(is_cjk(left) && is_cjk(right) && (is_han(left) || is_han(right))) {
+            return None;
+        }
+        Some((right_at, repl, rule))
+    }
+
+    /// At `i`, a run of whitespace: removed between Chinese characters (and next to East Asian
+    /// punctuation), otherwise kept with its characters normalized. Returns where it ends.
+    fn space_run(&mut self, i: usize) -> usize {
+        let end = self.text[i..].char_indices().find(|&(_, c)| !self.is_space_like(c)).map_or(self.text.len(), |(k, _)| i + k);
+        // A stray word right after the spaces takes them with it.
+        if end < self.text.len() && self.text[end..].starts_with(|c: char| self.folded(c).is_ascii_alphabetic()) {
+            if let Some((stop, repl, rule)) = self.stray_word_at(end) {
+                self.replace(i..stop, &repl, rule);
+                return stop;
+            }
         }
         let prev = self.out.text.chars().next_back();
-        let next = self.chars.get(r.end).map(|&(c, _)| self.will_emit(r.end, c));
+        let next = char_at(self.text, end).map(|c| self.will_emit(end, c));
         let remove = match (self.mode, self.rules.cjk_spacing, prev, next) {
-            (Mode::Text, Some(_), Some(p), Some(n)) => {
-                (is_cjk(p) && is_cjk(n)) || is_cjk_punct(p) || is_cjk_punct(n)
-            }
+            (Mode::Text, Some(_), Some(p), Some(n)) => (is_cjk(p) && is_cjk(n)) || is_cjk_punct(p) || is_cjk_punct(n),
             // Leading or trailing space of the paragraph: nothing to separate.
             (Mode::Text, Some(_), _, _) => true,
             _ => false,
@@ -398,98 +423,105 @@ impl Pass<'_> {
         if remove {
             let rule = self.rules.cjk_spacing.unwrap();
             let pos = self.out.text.len() as u32;
-            self.replace(r, "", rule);
+            self.replace(i..end, "", rule);
             self.out.cuts.push(pos);
-            return;
+            return end;
         }
-        for i in r {
-            match self.rules.char_action(self.chars[i].0) {
-                Some(CharAction::Space(rule)) => self.replace(i..i + 1, " ", rule),
-                Some(CharAction::Delete(rule)) => self.replace(i..i + 1, "", rule),
-                _ => self.copy(i),
+        let mut k = i;
+        while k < end {
+            let c = char_at(self.text, k).unwrap();
+            let len = c.len_utf8();
+            match self.rules.char_action(c) {
+                Some(CharAction::Space(rule)) => self.replace(k..k + len, " ", rule),
+                Some(CharAction::Delete(rule)) => self.replace(k..k + len, "", rule),
+                _ => self.copy(k..k + len),
             }
+            k += len;
         }
+        end
     }
 
-    /// At `chars[i]`, an ASCII or full-width letter: if it starts a stray word in Chinese context,
-    /// replace the word and the spaces around it, and return the index after them.
-    fn stray_word(&mut self, i: usize, space_before: Range<usize>) -> Option<usize> {
-        if self.rules.stray_words.is_empty() || self.mode != Mode::Text {
-            return None;
-        }
-        let mut j = i;
-        let mut word = String::new();
-        while j < self.chars.len() {
-            let f = self.folded(self.chars[j].0);
-            if !f.is_ascii_alphabetic() {
-                break;
+    /// At `i`, a character that needs attention (not a space). Returns where to go on.
+    fn special(&mut self, i: usize, c: char) -> usize {
+        let len = c.len_utf8();
+        if self.folded(c).is_ascii_alphabetic() {
+            if let Some((stop, repl, rule)) = self.stray_word_at(i) {
+                self.replace(i..stop, &repl, rule);
+                return stop;
             }
-            word.push(f.to_ascii_lowercase());
-            j += 1;
-            if word.len() > 16 {
-                return None;
+            // Not a stray word: the whole run of letters goes through as it is (folded), so that
+            // the middle of a Latin word is never taken for the start of one.
+            let mut k = i;
+            while let Some(c) = char_at(self.text, k).filter(|&c| self.folded(c).is_ascii_alphabetic()) {
+                self.map_char(k, c);
+                k += c.len_utf8();
+            }
+            return k;
+        }
+        if let Some((to, rule)) = self.rules.punct_for(c) {
+            if self.convert_punct(i, c) {
+                let mut buf = [0u8; 4];
+                self.replace(i..i + len, to.encode_utf8(&mut buf), rule);
+                return i + len;
             }
         }
-        let (repl, rule) = self.rules.stray_words.get(&word)?.clone();
-        let left = self.prev_sig(i)?;
-        let right_idx = (j..self.chars.len()).find(|&k| !is_ws(self.chars[k].0))?;
-        let right = self.folded(self.chars[right_idx].0);
-        if !(is_cjk(left) && is_cjk(right) && (is_han(left) || is_han(right))) {
-            return None;
+        if let Some((to, rule)) = self.numeric_sign(i, c) {
+            let mut buf = [0u8; 4];
+            self.replace(i..i + len, to.encode_utf8(&mut buf), rule);
+            return i + len;
         }
-        let start = if space_before.is_empty() {
-            i
-        } else {
-            space_before.start
-        };
-        self.replace(start..right_idx, &repl, rule);
-        Some(right_idx)
+        self.map_char(i, c);
+        i + len
+    }
+
+    /// Applies the character table to one character.
+    fn map_char(&mut self, i: usize, c: char) {
+        let len = c.len_utf8();
+        match self.rules.char_action(c) {
+            Some(CharAction::Map(to, rule)) => {
+                let mut buf = [0u8; 4];
+                self.replace(i..i + len, to.encode_utf8(&mut buf), rule)
+            }
+            Some(CharAction::Delete(rule)) => self.replace(i..i + len, "", rule),
+            Some(CharAction::Space(rule)) => self.replace(i..i + len, " ", rule),
+            None => self.copy(i..i + len),
+        }
     }
 
     fn run(mut self) {
         self.decide_parens();
-        let n = self.chars.len();
-        let mut space_start: Option<usize> = None;
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let n = bytes.len();
+        let mut run = 0; // start of the run of characters copied as they are
         let mut i = 0;
         while i < n {
-            let c = self.chars[i].0;
-            if is_zero_width(c) && matches!(self.rules.char_action(c), Some(CharAction::Delete(_)))
-            {
-                // Deleted where it stands; it does not interrupt a run of spaces.
-                if space_start.is_none() {
-                    self.emit(i);
-                }
-                i += 1;
+            let b = bytes[i];
+            let c = if b < 0x80 { b as char } else { char_at(text, i).unwrap() };
+            if !self.needs_attention(b, c) {
+                i += c.len_utf8();
                 continue;
             }
-            if self.is_space_like(c) || c == '\n' {
-                space_start.get_or_insert(i);
-                i += 1;
-                continue;
-            }
-            let space = space_start.take().map_or(i..i, |s| s..i);
-            if c.is_ascii_alphabetic() || ('ａ'..='ｚ').contains(&c) || ('Ａ'..='Ｚ').contains(&c)
-            {
-                if let Some(next) = self.stray_word(i, space.clone()) {
-                    i = next;
-                    continue;
+            self.copy(run..i);
+            i = if self.is_space_like(c) {
+                // A zero-width character stands for nothing: it is deleted where it is (not taken
+                // as a space between two words).
+                if is_zero_width(c) && !self.text[..i].ends_with(|p: char| self.is_space_like(p)) {
+                    let next_is_space = char_at(text, i + c.len_utf8()).is_some_and(|n| self.is_space_like(n));
+                    if !next_is_space {
+                        self.map_char(i, c);
+                        run = i + c.len_utf8();
+                        i = run;
+                        continue;
+                    }
                 }
-                // Not a stray word: copy the whole run of letters, so that the middle of a Latin
-                // word is never taken for the start of one.
-                self.flush_space(space);
-                while i < n && self.folded(self.chars[i].0).is_ascii_alphabetic() {
-                    self.emit(i);
-                    i += 1;
-                }
-                continue;
-            }
-            self.flush_space(space);
-            self.emit(i);
-            i += 1;
+                self.space_run(i)
+            } else {
+                self.special(i, c)
+            };
+            run = i;
         }
-        if let Some(s) = space_start {
-            self.flush_space(s..n);
-        }
+        self.copy(run..n);
     }
 }
 
@@ -616,7 +648,7 @@ mod tests {
     #[test]
     fn lexicon_and_offsets() {
         let r = rules();
-        let page = "切实改善漏湖流域，２０ 年";
+        let page = "切实改善漏湖流域，２０\u{200B}年";
         let mut out = ParaText::default();
         let mut log = EditLog::new(true);
         normalize_pieces(

@@ -434,6 +434,10 @@ pub struct CompiledRules {
     pub punct: HashMap<char, (char, RuleIdx)>,
     /// Number signs: target, rule, only between digits.
     pub numeric_signs: HashMap<char, (char, RuleIdx, bool)>,
+    /// `punct` as a table over ASCII, for the per-character path.
+    punct_ascii: [Option<(char, RuleIdx)>; 128],
+    /// The code-point range of `numeric_signs` (a cheap test before the map).
+    numeric_range: (u32, u32),
     pub cjk_spacing: Option<RuleIdx>,
     /// Stray words by lower-case ASCII spelling.
     pub stray_words: HashMap<String, (String, RuleIdx)>,
@@ -518,6 +522,8 @@ impl CompiledRules {
             astral_actions: HashMap::new(),
             punct: HashMap::new(),
             numeric_signs: HashMap::new(),
+            punct_ascii: [None; 128],
+            numeric_range: (u32::MAX, 0),
             cjk_spacing: None,
             stray_words: HashMap::new(),
             lexicon: None,
@@ -697,6 +703,14 @@ impl CompiledRules {
                 }
             }
         }
+        for (&from, &to) in &c.punct {
+            if from.is_ascii() {
+                c.punct_ascii[from as usize] = Some(to);
+            }
+        }
+        for &from in c.numeric_signs.keys() {
+            c.numeric_range = (c.numeric_range.0.min(from as u32), c.numeric_range.1.max(from as u32));
+        }
         if c.join_wrap == RuleIdx::MAX || c.join_break == RuleIdx::MAX {
             return Err(err("rules", None, "the join rules (type \"join\", across \"line\" and \"blank\") cannot be removed: every join must be attributed to a rule"));
         }
@@ -735,6 +749,26 @@ impl CompiledRules {
     #[inline]
     pub fn is_sentence_end(&self, ch: char) -> bool {
         self.sentence_end.contains(&ch)
+    }
+
+    /// The full-width form of an ASCII punctuation mark, if a rule converts it.
+    #[inline]
+    pub fn punct_for(&self, ch: char) -> Option<(char, RuleIdx)> {
+        if ch.is_ascii() {
+            self.punct_ascii[ch as usize]
+        } else {
+            None
+        }
+    }
+
+    /// The number-sign rule for `ch`: target, rule, only between digits.
+    #[inline]
+    pub fn numeric_sign_for(&self, ch: char) -> Option<(char, RuleIdx, bool)> {
+        let u = ch as u32;
+        if u < self.numeric_range.0 || u > self.numeric_range.1 {
+            return None;
+        }
+        self.numeric_signs.get(&ch).copied()
     }
 
     /// Is `ch` a closing quote or bracket?
