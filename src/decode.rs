@@ -270,7 +270,7 @@ fn detect_bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
             }
         }
         let share = plausible as f64 / units as f64;
-        if has_break && share >= 0.97 && best.is_none_or(|(_, s)| share > s) {
+        if has_break && share >= 0.97 && best.map_or(true, |(_, s)| share > s) {
             best = Some((enc, share));
         }
     }

@@ -163,7 +163,7 @@ thread_local! {
 pub fn normalize_str(rules: &CompiledRules, s: &str) -> String {
     PREVIEW.with(|cell| {
         let (scratch, out) = &mut *cell.borrow_mut();
-        normalize_pieces(rules, s, &[0..s.len()], Mode::Text, scratch, out, &mut EditLog::muted());
+        normalize_pieces(rules, s, std::slice::from_ref(&(0..s.len())), Mode::Text, scratch, out, &mut EditLog::muted());
         out.text.clone()
     })
 }
@@ -244,8 +244,8 @@ impl Pass<'_> {
         if !bytes.iter().any(|&b| b == b'(' || b == b')') {
             return;
         }
-        for i in 0..bytes.len() {
-            match bytes[i] {
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
                 b'(' => self.stack.push(i as u32),
                 b')' => match self.stack.pop() {
                     Some(open) => {
@@ -370,7 +370,7 @@ impl Pass<'_> {
         if b < 0x80 {
             return !b.is_ascii_digit() && b != b'-' && b != b'%' && b != b'.' && b != b'/';
         }
-        self.rules.char_action(c).is_some() || is_hspace(c) || is_zero_width(c) || self.rules.numeric_sign_for(c).is_some()
+        self.rules.needs_attention(c)
     }
 
     /// At `i`, a stray Latin word between Chinese characters (the spaces around it included)?
@@ -654,7 +654,7 @@ mod tests {
         normalize_pieces(
             &r,
             page,
-            &[0..page.len()],
+            std::slice::from_ref(&(0..page.len())),
             Mode::Text,
             &mut Scratch::default(),
             &mut out,
@@ -704,7 +704,7 @@ mod tests {
         normalize_pieces(
             &r,
             page,
-            &[0..page.len()],
+            std::slice::from_ref(&(0..page.len())),
             Mode::Text,
             &mut Scratch::default(),
             &mut out,

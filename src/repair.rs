@@ -29,6 +29,11 @@ use crate::rules::CompiledRules;
 use crate::segment;
 use crate::text::{char_len, compact, head_chars, is_han, is_hspace, is_zero_width, tail_chars};
 
+thread_local! {
+    /// Buffers for normalizing units (the paragraph assembly has its own).
+    static PREVIEW_SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// Flag code of a join that probably lost a character.
 pub const LOST_CHAR: &str = "join.lost-char";
 
@@ -96,6 +101,10 @@ struct Unit {
     ends_credit: bool,
     /// The text on its own opens an item (dateline, byline).
     opens: bool,
+    /// The unit's text, normalized on its own, with the edits that made it: a paragraph that is
+    /// one unit (most are) takes it as it is; a chain of units is normalized again as a whole.
+    text: ParaText,
+    log: EditLog,
 }
 
 /// Page-wide layout facts.
@@ -266,7 +275,7 @@ pub fn paragraphs(
         blocks.push(s..i);
     }
     let layout = measure(rules, page, &lines, &blocks);
-    let units = units(rules, page, &lines, &blocks, layout);
+    let mut units = units(rules, page, &lines, &blocks, layout, log.explain && !log.muted);
     let plan = plan(rules, &units, layout);
     if std::env::var_os("NEWSMEND_DEBUG_LAYOUT").is_some() {
         eprintln!("{layout:?}");
@@ -285,7 +294,7 @@ pub fn paragraphs(
         while plan.joins[k] {
             k += 1;
         }
-        let chain = &units[first..=k];
+        let chain = &mut units[first..=k];
         let role = if chain[0].furniture {
             Role::Furniture
         } else if chain[0].label {
@@ -310,13 +319,17 @@ fn units(
     lines: &[Line],
     blocks: &[Range<usize>],
     layout: PageLayout,
+    explain: bool,
 ) -> Vec<Unit> {
     let mut units = Vec::new();
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
+        // Furniture stands in short blocks of its own or at the top of the page; long blocks of
+        // text are not searched for it line by line.
         let furniture: Vec<bool> = lines[b.clone()]
             .iter()
-            .map(|l| segment::is_furniture_line(rules, &page[l.content.clone()]))
+            .enumerate()
+            .map(|(i, l)| (b.len() <= 4 || b.start + i < 3) && segment::is_furniture_line(rules, &page[l.content.clone()]))
             .collect();
         if is_label_block(rules, page, &lines[b.clone()]) && !furniture.iter().any(|&f| f) {
             units.push(make_unit(
@@ -328,6 +341,7 @@ fn units(
                 single,
                 false,
                 true,
+                explain,
             ));
             continue;
         }
@@ -355,6 +369,7 @@ fn units(
                     single,
                     f,
                     false,
+                    explain,
                 ));
                 s = i + 1;
                 depth = 0;
@@ -406,26 +421,20 @@ fn make_unit(
     single_line_block: bool,
     furniture: bool,
     label: bool,
+    explain: bool,
 ) -> Unit {
-    let mut head_raw = String::new();
-    for l in &lines[r.clone()] {
-        head_raw.push_str(&page[l.content.clone()]);
-        if char_len(&head_raw) > PREVIEW_CHARS + 20 {
-            break;
-        }
+    let mut text = ParaText::default();
+    let mut log = EditLog { explain, ..EditLog::default() };
+    if !furniture {
+        let pieces: Vec<Range<usize>> = lines[r.clone()].iter().map(|l| l.content.clone()).collect();
+        PREVIEW_SCRATCH.with(|s| normalize_pieces(rules, page, &pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
     }
-    let mut tail_raw = String::new();
-    for l in lines[r.clone()].iter().rev() {
-        tail_raw.insert_str(0, &page[l.content.clone()]);
-        if char_len(&tail_raw) > PREVIEW_CHARS + 20 {
-            break;
-        }
-    }
-    let head_norm = compact(&normalize_str(rules, &head_raw));
-    let whole = (char_len(&head_raw) <= PREVIEW_CHARS).then(|| head_norm.clone());
+    let t = text.text.as_str();
+    let head_norm = compact(head_chars(t, PREVIEW_CHARS + 20));
+    let whole = (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS).then(|| compact(t));
     let head = head_chars(&head_norm, PREVIEW_CHARS).to_string();
-    let tail = tail_chars(&compact(&normalize_str(rules, &tail_raw)), PREVIEW_CHARS).to_string();
-    let ornament = !head_norm.is_empty() && !head_norm.chars().any(|c| c.is_alphanumeric());
+    let tail = tail_chars(&compact(tail_chars(t, PREVIEW_CHARS + 20)), PREVIEW_CHARS).to_string();
+    let ornament = !furniture && !head_norm.is_empty() && !head_norm.chars().any(|c| c.is_alphanumeric());
     let ends_sentence = ends_sentence(rules, &tail);
     let ends_credit = !furniture && !label && segment::ends_with_credit(rules, &tail);
     let opens = !furniture && !label && segment::starts_item(rules, &head, whole.as_deref());
@@ -443,6 +452,8 @@ fn make_unit(
         ends_sentence,
         ends_credit,
         opens,
+        text,
+        log,
     }
 }
 
@@ -458,8 +469,7 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
         && !u.label
         && !u.ornament
         && !u.opens
-        && n >= 2
-        && n <= HEADLINE_MAX_CHARS
+        && (2..=HEADLINE_MAX_CHARS).contains(&n)
         && !last.is_some_and(|c| matches!(c, '，' | '、' | '；' | '：' | ',' | ';'))
         && !w.contains(['。', '；'])
         && !first.is_some_and(|c| rules.is_non_initial(c) || c == '（' || c == '(')
@@ -631,7 +641,7 @@ fn assemble(
     rules: &CompiledRules,
     page: &str,
     lines: &[Line],
-    chain: &[Unit],
+    chain: &mut [Unit],
     role: Role,
     scratch: &mut Scratch,
     log: &mut EditLog,
@@ -646,7 +656,7 @@ fn assemble(
         ..EditLog::default()
     };
     let mut prev: Option<(usize, usize)> = None; // (line index, block)
-    for u in chain {
+    for u in chain.iter() {
         for li in u.lines.clone() {
             let l = &lines[li];
             if let Some((pl, pb)) = prev {
@@ -679,6 +689,11 @@ fn assemble(
     if role == Role::Furniture {
         // Furniture keeps its line structure as spaces: `1998年1月13日 星期二 第11版`.
         furniture_text(rules, page, &pieces, scratch, &mut text, log);
+    } else if let [unit] = chain {
+        // One unit: its text was normalized already, for the look-ahead.
+        text = std::mem::take(&mut unit.text);
+        log.merge_counts(&unit.log);
+        log.edits.append(&mut unit.log.edits);
     } else {
         normalize_pieces(rules, page, &pieces, mode, scratch, &mut text, log);
     }

@@ -82,12 +82,18 @@ impl Item {
 
 /// Is this line (raw page text) page furniture?
 pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
-    if rules.furniture.is_empty() || char_len(line) > 48 {
+    if rules.furniture.is_empty() || line.len() > 48 * 4 || char_len(line) > 48 {
         return false;
     }
-    let norm = crate::normalize::normalize_str(rules, line);
-    let t = norm.trim();
-    !t.is_empty() && rules.furniture.iter().any(|(re, _)| re.is_match(t))
+    let matches = |t: &str| !t.is_empty() && rules.furniture.iter().any(|(re, _)| re.is_match(t));
+    // Most lines are decided on their raw text; only a line with full-width letters or digits,
+    // which the patterns do not spell, is normalized first.
+    let wide = line.chars().any(|c| ('０'..='ｚ').contains(&c));
+    if wide {
+        matches(crate::normalize::normalize_str(rules, line).trim())
+    } else {
+        matches(line.trim())
+    }
 }
 
 /// Does a paragraph whose (normalized, compacted) text starts with `head` open an item? `whole`

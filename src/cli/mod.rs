@@ -1,5 +1,6 @@
 //! Subcommands of the `newsmend` binary. They parse arguments, do the I/O, and call the library.
 
+pub mod batch;
 pub mod eval;
 pub mod rules;
 pub mod run;

@@ -438,6 +438,10 @@ pub struct CompiledRules {
     punct_ascii: [Option<(char, RuleIdx)>; 128],
     /// The code-point range of `numeric_signs` (a cheap test before the map).
     numeric_range: (u32, u32),
+    /// One bit per BMP code point: does normalization have anything to do with it (a table
+    /// action, a number sign, a space)? 8 KiB, so it stays in the L1 cache, where the action
+    /// table (512 KiB) would not.
+    attention: Vec<u64>,
     pub cjk_spacing: Option<RuleIdx>,
     /// Stray words by lower-case ASCII spelling.
     pub stray_words: HashMap<String, (String, RuleIdx)>,
@@ -524,6 +528,7 @@ impl CompiledRules {
             numeric_signs: HashMap::new(),
             punct_ascii: [None; 128],
             numeric_range: (u32::MAX, 0),
+            attention: vec![0; 0x10000 / 64],
             cjk_spacing: None,
             stray_words: HashMap::new(),
             lexicon: None,
@@ -711,6 +716,16 @@ impl CompiledRules {
         for &from in c.numeric_signs.keys() {
             c.numeric_range = (c.numeric_range.0.min(from as u32), c.numeric_range.1.max(from as u32));
         }
+        for u in 0x80u32..0x10000 {
+            let Some(ch) = char::from_u32(u) else { continue };
+            let busy = c.bmp_actions[u as usize].is_some()
+                || c.numeric_signs.contains_key(&ch)
+                || crate::text::is_hspace(ch)
+                || crate::text::is_zero_width(ch);
+            if busy {
+                c.attention[(u / 64) as usize] |= 1 << (u % 64);
+            }
+        }
         if c.join_wrap == RuleIdx::MAX || c.join_break == RuleIdx::MAX {
             return Err(err("rules", None, "the join rules (type \"join\", across \"line\" and \"blank\") cannot be removed: every join must be attributed to a rule"));
         }
@@ -749,6 +764,17 @@ impl CompiledRules {
     #[inline]
     pub fn is_sentence_end(&self, ch: char) -> bool {
         self.sentence_end.contains(&ch)
+    }
+
+    /// Does normalization have anything to do with the non-ASCII character `ch`?
+    #[inline]
+    pub fn needs_attention(&self, ch: char) -> bool {
+        let u = ch as u32;
+        if u < 0x10000 {
+            self.attention[(u / 64) as usize] & (1 << (u % 64)) != 0
+        } else {
+            self.char_action(ch).is_some()
+        }
     }
 
     /// The full-width form of an ASCII punctuation mark, if a rule converts it.
