@@ -121,8 +121,14 @@ impl Pipeline {
 
     /// Processes the raw bytes of a page.
     pub fn process_bytes(&self, source: &str, bytes: &[u8]) -> Result<PageOutput, PageError> {
+        self.process_bytes_with(source, bytes, self.options.encoding)
+    }
+
+    /// Processes the raw bytes of a page decoded with `encoding` (detected when `None`), whatever
+    /// the pipeline's options say: for callers that know the encoding page by page.
+    pub fn process_bytes_with(&self, source: &str, bytes: &[u8], encoding: Option<&'static Encoding>) -> Result<PageOutput, PageError> {
         let t0 = Instant::now();
-        let d = decode::decode(bytes, self.options.encoding).map_err(PageError::Decode)?;
+        let d = decode::decode(bytes, encoding).map_err(PageError::Decode)?;
         let decode_time = t0.elapsed();
         let mut out = self.process_decoded(source, d.text);
         out.encoding = d.encoding;

@@ -332,11 +332,7 @@ fn decode_and_process(
         Some(_) => return Err("\"encoding\" must be a string".into()),
     };
     let enc = newsmend::decode::encoding_for_label(label).map_err(|e| e.to_string())?;
-    let decoded = newsmend::decode::decode(bytes, Some(enc)).map_err(|e| e.to_string())?;
-    let mut out = pipeline.process_text(source, &decoded.text);
-    out.encoding = decoded.encoding;
-    out.malformed = decoded.malformed;
-    Ok(out)
+    pipeline.process_bytes_with(source, bytes, Some(enc)).map_err(|e| e.to_string())
 }
 
 /// Standard alphabet; padding accepted but not required.
