@@ -17,6 +17,7 @@
 //! Everything that is specific to Chinese newspapers lives in [`rules`], loaded from data files.
 //! [`Pipeline`] ties the stages together; the CLI, the tests and the benchmarks all go through it.
 
+pub mod audit;
 pub mod decode;
 pub mod edits;
 pub mod emit;

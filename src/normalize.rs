@@ -191,6 +191,22 @@ fn char_at(s: &str, i: usize) -> Option<char> {
     s[i..].chars().next()
 }
 
+/// The character whose UTF-8 encoding starts at `bytes[i]` (a lead byte of valid UTF-8): the
+/// hot loop's decoder, without the slicing and iterator of `str::chars`.
+#[inline]
+fn decode_at(bytes: &[u8], i: usize) -> char {
+    let b = bytes[i] as u32;
+    let cont = |k: usize| (bytes[i + k] & 0x3F) as u32;
+    let u = if b < 0xE0 {
+        ((b & 0x1F) << 6) | cont(1)
+    } else if b < 0xF0 {
+        ((b & 0x0F) << 12) | (cont(1) << 6) | cont(2)
+    } else {
+        ((b & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3)
+    };
+    char::from_u32(u).unwrap_or('\u{FFFD}')
+}
+
 impl Pass<'_> {
     /// The character as normalization will write it (folded), for context decisions.
     #[inline]
@@ -241,7 +257,7 @@ impl Pass<'_> {
             return;
         }
         let bytes = self.text.as_bytes();
-        if !bytes.iter().any(|&b| b == b'(' || b == b')') {
+        if !bytes.contains(&b'(') && !bytes.contains(&b')') {
             return;
         }
         for (i, &b) in bytes.iter().enumerate() {
@@ -497,7 +513,7 @@ impl Pass<'_> {
         let mut i = 0;
         while i < n {
             let b = bytes[i];
-            let c = if b < 0x80 { b as char } else { char_at(text, i).unwrap() };
+            let c = if b < 0x80 { b as char } else { decode_at(bytes, i) };
             if !self.needs_attention(b, c) {
                 i += c.len_utf8();
                 continue;

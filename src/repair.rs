@@ -23,11 +23,11 @@
 use std::ops::Range;
 
 use crate::edits::{EditLog, RawEdit};
-use crate::normalize::{normalize_pieces, normalize_str, Mode, ParaText, Scratch};
+use crate::normalize::{normalize_pieces, Mode, ParaText, Scratch};
 use crate::record::Flag;
 use crate::rules::CompiledRules;
 use crate::segment;
-use crate::text::{char_len, compact, head_chars, is_han, is_hspace, is_zero_width, tail_chars};
+use crate::text::{char_len, compact, head_bytes, head_chars, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars};
 
 thread_local! {
     /// Buffers for normalizing units (the paragraph assembly has its own).
@@ -39,8 +39,9 @@ pub const LOST_CHAR: &str = "join.lost-char";
 
 /// Longest headline, in characters.
 const HEADLINE_MAX_CHARS: usize = 48;
-/// How much text around a unit's ends the look-ahead reads.
+/// How much text around a unit's ends the look-ahead reads, in characters and in bytes.
 const PREVIEW_CHARS: usize = 80;
+const PREVIEW_BYTES: usize = 240;
 
 /// One line of the page.
 #[derive(Debug, Clone)]
@@ -164,8 +165,13 @@ pub fn lines(page: &str) -> Vec<Line> {
 /// Does `text` end like a sentence? A closing quote or bracket counts only when what it closes
 /// ends one (`。”`, `。（王雅平）`), not when it closes a term (`“十五大”`).
 pub fn ends_sentence(rules: &CompiledRules, text: &str) -> bool {
-    let rev: Vec<char> = text.chars().rev().take(48).collect();
-    ends_sentence_at(rules, &rev, 0)
+    let mut rev = ['\0'; 48];
+    let mut n = 0;
+    for c in text.chars().rev().take(48) {
+        rev[n] = c;
+        n += 1;
+    }
+    ends_sentence_at(rules, &rev[..n], 0)
 }
 
 /// `ends_sentence` on reversed characters, from index `i` (the last character considered).
@@ -207,7 +213,7 @@ fn measure(
         for l in &lines[b.start..b.end - 1] {
             *counts.entry(l.width).or_default() += 1;
             continuing += 1;
-            if !ends_sentence(rules, &normalize_tail(rules, &page[l.content.clone()])) {
+            if !line_ends_sentence(rules, &page[l.content.clone()]) {
                 open_ended += 1;
             }
         }
@@ -248,9 +254,10 @@ fn measure(
     layout
 }
 
-/// Normalizes the end of a line for layout decisions (cheap: only its last characters).
-fn normalize_tail(rules: &CompiledRules, line: &str) -> String {
-    normalize_str(rules, tail_chars(line, 12))
+/// Does a raw line end like a sentence? The sentence-end and closing classes hold the half-width
+/// marks too, so the line's last characters need no normalization for this.
+fn line_ends_sentence(rules: &CompiledRules, line: &str) -> bool {
+    ends_sentence(rules, tail_chars(line, 12))
 }
 
 /// Reads the page into paragraphs.
@@ -395,7 +402,7 @@ fn paragraph_ends(
         return a.width < w;
     }
     if layout.ragged {
-        return ends_sentence(rules, &normalize_tail(rules, text)) || b.indent;
+        return line_ends_sentence(rules, text) || b.indent;
     }
     // Lines of an unwrapped page are paragraphs.
     true
@@ -430,11 +437,12 @@ fn make_unit(
         PREVIEW_SCRATCH.with(|s| normalize_pieces(rules, page, &pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
     }
     let t = text.text.as_str();
-    let head_norm = compact(head_chars(t, PREVIEW_CHARS + 20));
+    // Previews are cut by bytes (at a character boundary): at three bytes a Chinese character,
+    // PREVIEW_BYTES holds more than any dateline, byline or credit.
+    let head = compact(head_bytes(t, PREVIEW_BYTES));
     let whole = (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS).then(|| compact(t));
-    let head = head_chars(&head_norm, PREVIEW_CHARS).to_string();
-    let tail = tail_chars(&compact(tail_chars(t, PREVIEW_CHARS + 20)), PREVIEW_CHARS).to_string();
-    let ornament = !furniture && !head_norm.is_empty() && !head_norm.chars().any(|c| c.is_alphanumeric());
+    let tail = compact(tail_bytes(t, PREVIEW_BYTES));
+    let ornament = !furniture && !head.is_empty() && !head.chars().any(|c| c.is_alphanumeric());
     let ends_sentence = ends_sentence(rules, &tail);
     let ends_credit = !furniture && !label && segment::ends_with_credit(rules, &tail);
     let opens = !furniture && !label && segment::starts_item(rules, &head, whole.as_deref());
@@ -525,27 +533,28 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
         }
-        if p.joins[k] {
-            chain_end[k] = chain_end[k + 1];
-            let mut t = u.tail.clone();
-            t.push_str(&chain_tail[k + 1]);
-            chain_tail[k] = tail_chars(&t, PREVIEW_CHARS).to_string();
-            let mut h = u.head.clone();
-            if char_len(&h) < PREVIEW_CHARS {
-                h.push_str(&chain_head[k + 1]);
-            }
-            chain_head[k] = head_chars(&h, PREVIEW_CHARS).to_string();
-        } else {
-            chain_tail[k] = u.tail.clone();
-            chain_head[k] = u.head.clone();
-        }
         let plain = !u.furniture && !u.label && !u.ornament;
-        let whole = (chain_end[k] == k).then_some(u.whole.as_deref()).flatten();
-        p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], whole);
-        p.caption[k] = plain
-            && !p.starts[k]
-            && !p.headline[k]
-            && segment::ends_with_credit(rules, &chain_tail[k]);
+        if p.joins[k] {
+            // A chain of several units: its ends are read anew.
+            chain_end[k] = chain_end[k + 1];
+            let next_tail = if chain_tail[k + 1].is_empty() { &units[k + 1].tail } else { &chain_tail[k + 1] };
+            let next_head = if chain_head[k + 1].is_empty() { &units[k + 1].head } else { &chain_head[k + 1] };
+            let mut t = u.tail.clone();
+            t.push_str(next_tail);
+            chain_tail[k] = tail_bytes(&t, PREVIEW_BYTES).to_string();
+            let mut h = u.head.clone();
+            if h.len() < PREVIEW_BYTES {
+                h.push_str(next_head);
+            }
+            chain_head[k] = head_bytes(&h, PREVIEW_BYTES).to_string();
+            p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], None);
+            p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &chain_tail[k]);
+        } else {
+            // A unit on its own: what it starts and ends with was read when it was made (the
+            // empty strings stand for the unit's own head and tail).
+            p.starts[k] = plain && u.opens;
+            p.caption[k] = plain && !p.starts[k] && !p.headline[k] && u.ends_credit;
+        }
     }
     p
 }

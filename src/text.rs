@@ -80,6 +80,30 @@ pub fn tail_chars(s: &str, n: usize) -> &str {
     }
 }
 
+/// At most the first `n` bytes of `s`, cut at a character boundary.
+pub fn head_bytes(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// At most the last `n` bytes of `s`, cut at a character boundary.
+pub fn tail_bytes(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut start = s.len() - n;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
 /// The first `n` chars of `s`.
 pub fn head_chars(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
@@ -91,20 +115,25 @@ pub fn head_chars(s: &str, n: usize) -> &str {
 /// `s` without whitespace that touches a non-ASCII character: a cheap view of a piece of text
 /// for pattern matching before the full repair has run (spaces between Latin words stay).
 pub fn compact(s: &str) -> String {
+    let space = |c: char| c.is_whitespace() || is_hspace(c);
+    // Normalized text rarely has any space left (normalization turns the Unicode spaces into
+    // ASCII ones and removes those between Chinese characters): a few byte searches find out.
+    let b = s.as_bytes();
+    let maybe = b.contains(&b' ') || b.iter().any(|&x| x < b' ') || s.contains('\u{3000}') || s.contains('\u{a0}');
+    if !maybe {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
-    let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_whitespace() || is_hspace(c) {
-            let prev = out.chars().next_back();
-            let next = chars[i + 1..]
-                .iter()
-                .find(|c| !(c.is_whitespace() || is_hspace(**c)));
-            let keep = matches!((prev, next), (Some(p), Some(n)) if p.is_ascii_alphanumeric() && n.is_ascii_alphanumeric());
-            if keep && !out.ends_with(' ') {
-                out.push(' ');
-            }
+    let mut pending = false;
+    for c in s.chars() {
+        if space(c) {
+            pending = true;
             continue;
         }
+        if pending && out.ends_with(|p: char| p.is_ascii_alphanumeric()) && c.is_ascii_alphanumeric() {
+            out.push(' ');
+        }
+        pending = false;
         out.push(c);
     }
     out
