@@ -186,12 +186,16 @@ fn detect(bytes: &[u8]) -> (&'static Encoding, usize, Done) {
             candidates.push((enc, t, bad));
         }
     }
-    let score = |c: &(&'static Encoding, String, usize)| (c.2, chinese_likeness(&c.1));
+    // Each candidate is judged by how much of it reads as Chinese text, less a penalty for its
+    // malformed sequences: a page with one damaged byte is still GB18030, not windows-1252
+    // (which decodes any byte, into Latin-1 letters).
+    let score = |c: &(&'static Encoding, String, usize)| {
+        let chars = c.1.chars().count().max(1) as f64;
+        chinese_likeness(&c.1) - 3.0 * c.2 as f64 / chars
+    };
     let mut best = candidates.iter().position(|c| c.0 == guess).unwrap_or(0);
     for (i, c) in candidates.iter().enumerate() {
-        let (bad, like) = score(c);
-        let (best_bad, best_like) = score(&candidates[best]);
-        if bad < best_bad || (bad == best_bad && like > best_like + 0.05) {
+        if score(c) > score(&candidates[best]) + 0.05 {
             best = i;
         }
     }
@@ -395,6 +399,17 @@ mod tests {
         let d = decode(&bytes, Some(GB18030)).unwrap();
         assert_eq!(d.malformed, 1);
         assert!(d.text.ends_with('\u{FFFD}'));
+    }
+
+    #[test]
+    fn a_damaged_byte_does_not_change_the_encoding() {
+        let mut bytes = encode(GB18030, "标题在此\n\n本报讯 今天天气很好，大家都出门了。");
+        bytes.extend_from_slice(b"\x81\x30\xff");
+        bytes.extend(encode(GB18030, "后面还有字。"));
+        let d = decode(&bytes, None).unwrap();
+        assert_eq!(d.encoding, "gb18030");
+        assert!(d.malformed >= 1);
+        assert!(d.text.starts_with("标题在此") && d.text.ends_with("后面还有字。"), "{}", d.text);
     }
 
     #[test]
