@@ -78,6 +78,10 @@ pub struct Paragraph {
     pub span: Range<usize>,
     pub edits: Vec<RawEdit>,
     pub flags: Vec<Flag>,
+    /// Layout's look-ahead saw a dateline or byline at the start of this paragraph, and a credit
+    /// at its end: segmentation reads them only where these say so.
+    pub opens: bool,
+    pub ends_credit: bool,
 }
 
 /// A run of lines that layout treats as one paragraph before cross-break joins.
@@ -312,7 +316,10 @@ pub fn paragraphs(
         } else {
             Role::Body
         };
-        out.push(assemble(rules, page, &lines, chain, role, scratch, log));
+        let mut para = assemble(rules, page, &lines, chain, role, scratch, log);
+        para.opens = plan.starts[first];
+        para.ends_credit = plan.caption[first];
+        out.push(para);
         k += 1;
     }
     out
@@ -716,6 +723,8 @@ fn assemble(
         span: lines[first_line].content.start..lines[last_line].content.end,
         edits,
         flags,
+        opens: false,
+        ends_credit: false,
     }
 }
 

@@ -224,11 +224,15 @@ fn body(
     pending_section: &mut Option<String>,
     log: &mut EditLog,
 ) {
-    let open = opening(rules, p, log);
+    let open = if p.opens {
+        opening(rules, p, log)
+    } else {
+        Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false }
+    };
     let text = p.text.text[open.text_start..]
         .trim_start_matches(|c: char| is_hspace(c))
         .to_string();
-    let caption = if open.starts_item {
+    let caption = if open.starts_item || !p.ends_credit {
         None
     } else {
         credit(rules, p, &text, open.text_start, log)
