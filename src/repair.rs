@@ -27,7 +27,7 @@ use crate::normalize::{normalize_pieces, Mode, ParaText, Scratch};
 use crate::record::Flag;
 use crate::rules::CompiledRules;
 use crate::segment;
-use crate::text::{char_len, compact, head_bytes, head_chars, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars};
+use crate::text::{char_len, head_bytes, head_chars, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars};
 
 thread_local! {
     /// Buffers for normalizing units (the paragraph assembly has its own).
@@ -95,10 +95,10 @@ struct Unit {
     label: bool,
     /// Nothing but symbols (`＊＊＊`, `———`): a separator that joins nothing.
     ornament: bool,
-    /// Normalized, compacted start and end of the text.
+    /// The start and the end of the normalized text (previews for the look-ahead).
     head: String,
     tail: String,
-    /// The whole text, normalized and compacted, when it is short.
+    /// The whole normalized text, when it is short.
     whole: Option<String>,
     /// The text ends like a sentence (see [`ends_sentence`]).
     ends_sentence: bool,
@@ -169,6 +169,12 @@ pub fn lines(page: &str) -> Vec<Line> {
 /// Does `text` end like a sentence? A closing quote or bracket counts only when what it closes
 /// ends one (`。”`, `。（王雅平）`), not when it closes a term (`“十五大”`).
 pub fn ends_sentence(rules: &CompiledRules, text: &str) -> bool {
+    // Most texts end in a plain character or a full stop: decided by the last character alone.
+    match text.chars().next_back() {
+        None => return false,
+        Some(c) if !rules.is_closing(c) => return rules.is_sentence_end(c),
+        Some(_) => {}
+    }
     let mut rev = ['\0'; 48];
     let mut n = 0;
     for c in text.chars().rev().take(48) {
@@ -446,9 +452,10 @@ fn make_unit(
     let t = text.text.as_str();
     // Previews are cut by bytes (at a character boundary): at three bytes a Chinese character,
     // PREVIEW_BYTES holds more than any dateline, byline or credit.
-    let head = compact(head_bytes(t, PREVIEW_BYTES));
-    let whole = (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS).then(|| compact(t));
-    let tail = compact(tail_bytes(t, PREVIEW_BYTES));
+    // The text is normalized already: no spaces are left between Chinese characters.
+    let head = head_bytes(t, PREVIEW_BYTES).to_string();
+    let whole = (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS).then(|| t.to_string());
+    let tail = tail_bytes(t, PREVIEW_BYTES).to_string();
     let ornament = !furniture && !head.is_empty() && !head.chars().any(|c| c.is_alphanumeric());
     let ends_sentence = ends_sentence(rules, &tail);
     let ends_credit = !furniture && !label && segment::ends_with_credit(rules, &tail);

@@ -96,7 +96,7 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
     }
 }
 
-/// Does a paragraph whose (normalized, compacted) text starts with `head` open an item? `whole`
+/// Does a paragraph whose normalized text starts with `head` open an item? `whole`
 /// is the whole paragraph when it is short.
 pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bool {
     rules.datelines.iter().any(|(re, _)| re.is_match(head))

@@ -119,7 +119,7 @@ pub fn compact(s: &str) -> String {
     // Normalized text rarely has any space left (normalization turns the Unicode spaces into
     // ASCII ones and removes those between Chinese characters): a few byte searches find out.
     let b = s.as_bytes();
-    let maybe = b.contains(&b' ') || b.iter().any(|&x| x < b' ') || s.contains('\u{3000}') || s.contains('\u{a0}');
+    let maybe = b.contains(&b' ') || b.contains(&b'\t') || b.contains(&b'\n') || s.contains('\u{3000}') || s.contains('\u{a0}');
     if !maybe {
         return s.to_string();
     }
