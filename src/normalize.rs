@@ -149,8 +149,11 @@ pub fn normalize_pieces(
     }
     out.text.reserve(scratch.joined.len() + 8);
     let Scratch { joined, starts, parens, stack } = scratch;
-    Pass { rules, text: joined.as_str(), starts, parens, stack, out, log, mode }.run();
-    if mode == Mode::Text {
+    let mut lexicon_seen = false;
+    Pass { rules, text: joined.as_str(), starts, parens, stack, out, log, mode, lexicon_seen: &mut lexicon_seen }.run();
+    // The lexicon is searched only in paragraphs where the pass met the first character of one
+    // of its entries: most paragraphs have none.
+    if mode == Mode::Text && lexicon_seen {
         apply_lexicon(rules, out, log);
     }
 }
@@ -178,6 +181,8 @@ struct Pass<'a> {
     out: &'a mut ParaText,
     log: &'a mut EditLog,
     mode: Mode,
+    /// Set when a character that starts a lexicon entry went by.
+    lexicon_seen: &'a mut bool,
 }
 
 #[inline]
@@ -384,7 +389,8 @@ impl Pass<'_> {
     #[inline]
     fn needs_attention(&self, b: u8, c: char) -> bool {
         if b < 0x80 {
-            return !b.is_ascii_digit() && b != b'-' && b != b'%' && b != b'.' && b != b'/';
+            return (!b.is_ascii_digit() && b != b'-' && b != b'%' && b != b'.' && b != b'/')
+                || self.rules.lexicon_starts_with_ascii(b);
         }
         self.rules.needs_attention(c)
     }
@@ -460,6 +466,9 @@ impl Pass<'_> {
     /// At `i`, a character that needs attention (not a space). Returns where to go on.
     fn special(&mut self, i: usize, c: char) -> usize {
         let len = c.len_utf8();
+        if self.rules.starts_lexicon_entry(self.folded(c)) {
+            *self.lexicon_seen = true;
+        }
         if self.folded(c).is_ascii_alphabetic() {
             if let Some((stop, repl, rule)) = self.stray_word_at(i) {
                 self.replace(i..stop, &repl, rule);

@@ -442,6 +442,9 @@ pub struct CompiledRules {
     /// action, a number sign, a space)? 8 KiB, so it stays in the L1 cache, where the action
     /// table (512 KiB) would not.
     attention: Vec<u64>,
+    /// First characters of the lexicon's entries (after normalization).
+    lexicon_first: std::collections::HashSet<char>,
+    lexicon_ascii: [bool; 128],
     pub cjk_spacing: Option<RuleIdx>,
     /// Stray words by lower-case ASCII spelling.
     pub stray_words: HashMap<String, (String, RuleIdx)>,
@@ -483,8 +486,16 @@ impl WordSet {
     }
 
     pub fn insert(&mut self, word: &str) {
-        let chars: Vec<char> = word.chars().collect();
-        if let Some(k) = Self::key(&chars) {
+        let mut buf = ['\0'; 3];
+        let mut n = 0;
+        for c in word.chars() {
+            if n == 3 {
+                return;
+            }
+            buf[n] = c;
+            n += 1;
+        }
+        if let Some(k) = Self::key(&buf[..n]) {
             self.0.insert(k);
         }
     }
@@ -529,6 +540,8 @@ impl CompiledRules {
             punct_ascii: [None; 128],
             numeric_range: (u32::MAX, 0),
             attention: vec![0; 0x10000 / 64],
+            lexicon_first: std::collections::HashSet::new(),
+            lexicon_ascii: [false; 128],
             cjk_spacing: None,
             stray_words: HashMap::new(),
             lexicon: None,
@@ -716,13 +729,26 @@ impl CompiledRules {
         for &from in c.numeric_signs.keys() {
             c.numeric_range = (c.numeric_range.0.min(from as u32), c.numeric_range.1.max(from as u32));
         }
-        for u in 0x80u32..0x10000 {
-            let Some(ch) = char::from_u32(u) else { continue };
-            let busy = c.bmp_actions[u as usize].is_some()
-                || c.numeric_signs.contains_key(&ch)
-                || crate::text::is_hspace(ch)
-                || crate::text::is_zero_width(ch);
-            if busy {
+        for pattern in &lexicon_patterns {
+            if let Some(first) = pattern.chars().next() {
+                c.lexicon_first.insert(first);
+                if first.is_ascii() {
+                    c.lexicon_ascii[first as usize] = true;
+                }
+            }
+        }
+        // Characters with an action (any character that folds, possibly into the start of a
+        // lexicon entry, has one), number signs, lexicon starts, and every kind of space.
+        let mut busy: Vec<char> = (0x80u32..0x10000)
+            .filter(|&u| c.bmp_actions[u as usize].is_some())
+            .filter_map(char::from_u32)
+            .collect();
+        busy.extend(c.numeric_signs.keys());
+        busy.extend(c.lexicon_first.iter());
+        busy.extend(('\u{80}'..='\u{ffff}').filter(|&ch| crate::text::is_hspace(ch) || crate::text::is_zero_width(ch)));
+        for ch in busy {
+            let u = ch as u32;
+            if (0x80..0x10000).contains(&u) {
                 c.attention[(u / 64) as usize] |= 1 << (u % 64);
             }
         }
@@ -764,6 +790,19 @@ impl CompiledRules {
     #[inline]
     pub fn is_sentence_end(&self, ch: char) -> bool {
         self.sentence_end.contains(&ch)
+    }
+
+    /// Does an entry of the lexicon start with `ch`?
+    #[inline]
+    pub fn starts_lexicon_entry(&self, ch: char) -> bool {
+        !self.lexicon_first.is_empty() && self.lexicon_first.contains(&ch)
+    }
+
+    /// Does an entry of the lexicon start with the ASCII byte `b`? (A table: this is asked of
+    /// every digit.)
+    #[inline]
+    pub fn lexicon_starts_with_ascii(&self, b: u8) -> bool {
+        self.lexicon_ascii[(b & 0x7f) as usize]
     }
 
     /// Does normalization have anything to do with the non-ASCII character `ch`?
