@@ -313,20 +313,21 @@ fn normalize_line_ends(text: &mut String) -> usize {
     if !text.contains('\r') {
         return 0;
     }
+    // CR is ASCII and never part of a multi-byte sequence, so the text can be cut at CRs as
+    // bytes and stays valid UTF-8.
     let mut out = String::with_capacity(text.len());
     let mut changed = 0;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\r' {
-            changed += 1;
-            if chars.peek() == Some(&'\n') {
-                chars.next();
-            }
-            out.push('\n');
-        } else {
-            out.push(c);
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find('\r') {
+        out.push_str(&rest[..i]);
+        out.push('\n');
+        changed += 1;
+        rest = &rest[i + 1..];
+        if rest.starts_with('\n') {
+            rest = &rest[1..];
         }
     }
+    out.push_str(rest);
     *text = out;
     changed
 }
