@@ -42,10 +42,7 @@ pub enum DecodeError {
     /// The bytes are not text: the reason says what gave it away.
     Binary(String),
     /// More than a third of the decoded characters were malformed byte sequences.
-    Undecodable {
-        encoding: &'static str,
-        malformed: usize,
-    },
+    Undecodable { encoding: &'static str, malformed: usize },
     /// `--encoding` named no encoding we know.
     UnknownEncoding(String),
 }
@@ -54,11 +51,11 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Binary(why) => write!(f, "not a text file: {why}"),
-            DecodeError::Undecodable {
-                encoding,
-                malformed,
-            } => {
-                write!(f, "cannot decode: {malformed} malformed byte sequences as {encoding}, and no other encoding fits")
+            DecodeError::Undecodable { encoding, malformed } => {
+                write!(
+                    f,
+                    "cannot decode: {malformed} malformed byte sequences as {encoding}, and no other encoding fits"
+                )
             }
             DecodeError::UnknownEncoding(name) => write!(f, "unknown encoding `{name}`"),
         }
@@ -69,8 +66,7 @@ impl std::error::Error for DecodeError {}
 
 /// Looks up an encoding by any of its WHATWG labels (`gbk`, `gb2312`, `big5-hkscs`, `utf-16le`…).
 pub fn encoding_for_label(label: &str) -> Result<&'static Encoding, DecodeError> {
-    Encoding::for_label(label.trim().as_bytes())
-        .ok_or_else(|| DecodeError::UnknownEncoding(label.to_string()))
+    Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| DecodeError::UnknownEncoding(label.to_string()))
 }
 
 const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
@@ -129,7 +125,8 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
 fn count_chars_and_controls(text: &str) -> (usize, usize) {
     let b = text.as_bytes();
     let chars = b.iter().filter(|&&x| (x as i8) >= -0x40).count();
-    let mut controls = b.iter().filter(|&&x| (x < 0x20 && !matches!(x, b'\n' | b'\r' | b'\t' | 0x0c)) || x == 0x7f).count();
+    let mut controls =
+        b.iter().filter(|&&x| (x < 0x20 && !matches!(x, b'\n' | b'\r' | b'\t' | 0x0c)) || x == 0x7f).count();
     if b.contains(&0xC2) {
         controls += b.windows(2).filter(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1])).count();
     }
@@ -259,11 +256,7 @@ fn detect_bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
         let mut units = 0usize;
         let mut has_break = false;
         for pair in bytes[..n].chunks_exact(2) {
-            let u = if le {
-                u16::from_le_bytes([pair[0], pair[1]])
-            } else {
-                u16::from_be_bytes([pair[0], pair[1]])
-            };
+            let u = if le { u16::from_le_bytes([pair[0], pair[1]]) } else { u16::from_be_bytes([pair[0], pair[1]]) };
             units += 1;
             let ok = matches!(u, 0x0A | 0x0D | 0x09 | 0x20..=0x7E | 0xA0..=0xFF | 0x2000..=0x206F | 0x3000..=0x303F | 0x4E00..=0x9FFF | 0xFF00..=0xFFEF | 0x3400..=0x4DBF);
             if ok {
@@ -284,9 +277,7 @@ fn detect_bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
 /// Decodes without replacement, counting each malformed sequence and writing U+FFFD for it.
 fn decode_counting(encoding: &'static Encoding, bytes: &[u8]) -> (String, usize) {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    let cap = decoder
-        .max_utf8_buffer_length_without_replacement(bytes.len())
-        .unwrap_or(bytes.len() * 3 + 16);
+    let cap = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(bytes.len() * 3 + 16);
     let mut out = String::with_capacity(cap);
     let mut malformed = 0usize;
     let mut src = bytes;
@@ -336,8 +327,7 @@ fn normalize_line_ends(text: &mut String) -> usize {
 mod tests {
     use super::*;
 
-    const PAGE: &str =
-        "全区老干部情况通报会召开\n\n本报讯 (记者 朱梦琪) 昨天上午,全区老干部情况通报会召开。";
+    const PAGE: &str = "全区老干部情况通报会召开\n\n本报讯 (记者 朱梦琪) 昨天上午,全区老干部情况通报会召开。";
 
     fn encode(enc: &'static Encoding, s: &str) -> Vec<u8> {
         if enc == UTF_16LE {
@@ -415,21 +405,10 @@ mod tests {
 
     #[test]
     fn binary_is_an_error() {
-        assert!(matches!(
-            decode(b"\x89PNG\r\n\x1a\n....", None),
-            Err(DecodeError::Binary(_))
-        ));
-        assert!(matches!(
-            decode(b"\x7fELF\x02\x01", None),
-            Err(DecodeError::Binary(_))
-        ));
-        assert!(matches!(
-            decode(b"abc\0def", None),
-            Err(DecodeError::Binary(_))
-        ));
-        let noise: Vec<u8> = (0..4000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 1)
-            .collect();
+        assert!(matches!(decode(b"\x89PNG\r\n\x1a\n....", None), Err(DecodeError::Binary(_))));
+        assert!(matches!(decode(b"\x7fELF\x02\x01", None), Err(DecodeError::Binary(_))));
+        assert!(matches!(decode(b"abc\0def", None), Err(DecodeError::Binary(_))));
+        let noise: Vec<u8> = (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 1).collect();
         assert!(decode(&noise, None).is_err());
     }
 

@@ -40,29 +40,17 @@ pub struct EditLog {
 
 impl EditLog {
     pub fn new(explain: bool) -> EditLog {
-        EditLog {
-            explain,
-            ..EditLog::default()
-        }
+        EditLog { explain, ..EditLog::default() }
     }
 
     /// A log that records nothing.
     pub fn muted() -> EditLog {
-        EditLog {
-            muted: true,
-            ..EditLog::default()
-        }
+        EditLog { muted: true, ..EditLog::default() }
     }
 
     /// Records an edit; `before` is only evaluated when edits are kept.
     #[inline]
-    pub fn push(
-        &mut self,
-        rule: RuleIdx,
-        span: Range<usize>,
-        before: impl FnOnce() -> String,
-        after: &str,
-    ) {
+    pub fn push(&mut self, rule: RuleIdx, span: Range<usize>, before: impl FnOnce() -> String, after: &str) {
         if self.muted {
             return;
         }
@@ -72,12 +60,7 @@ impl EditLog {
         }
         self.counts[i] += 1;
         if self.explain {
-            self.edits.push(RawEdit {
-                rule,
-                span,
-                before: before(),
-                after: after.to_string(),
-            });
+            self.edits.push(RawEdit { rule, span, before: before(), after: after.to_string() });
         }
     }
 

@@ -10,13 +10,7 @@ use crate::rules::CompiledRules;
 use crate::segment::Item;
 
 /// Turns the items of one page into records. `source` names the page in `id` and `source`.
-pub fn records(
-    rules: &CompiledRules,
-    source: &str,
-    page: &str,
-    items: Vec<Item>,
-    explain: bool,
-) -> Vec<Record> {
+pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>, explain: bool) -> Vec<Record> {
     items
         .into_iter()
         .enumerate()
@@ -29,9 +23,7 @@ pub fn records(
                 flags.push(Flag {
                     code: "decode.malformed".into(),
                     span: Some([start, start + '\u{FFFD}'.len_utf8()]),
-                    note: format!(
-                        "{n} malformed byte sequence(s) in this item were decoded as U+FFFD"
-                    ),
+                    note: format!("{n} malformed byte sequence(s) in this item were decoded as U+FFFD"),
                 });
             }
             Record {
@@ -65,12 +57,8 @@ pub fn write_jsonl<W: Write>(records: &[Record], mut out: W) -> io::Result<()> {
 
 /// Records as one JSON Lines buffer.
 pub fn to_jsonl(records: &[Record]) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(
-        records
-            .iter()
-            .map(|r| r.paragraphs.iter().map(String::len).sum::<usize>() + 256)
-            .sum(),
-    );
+    let mut buf =
+        Vec::with_capacity(records.iter().map(|r| r.paragraphs.iter().map(String::len).sum::<usize>() + 256).sum());
     write_jsonl(records, &mut buf).expect("writing to a Vec cannot fail");
     buf
 }

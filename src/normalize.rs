@@ -57,11 +57,7 @@ impl ParaText {
     /// The page span of a range of `text`.
     pub fn span_to_page(&self, r: Range<usize>) -> Range<usize> {
         let start = self.to_page(r.start);
-        let end = if r.end > r.start {
-            self.to_page_end(r.end)
-        } else {
-            start
-        };
+        let end = if r.end > r.start { self.to_page_end(r.end) } else { start };
         start..end.max(start)
     }
 
@@ -166,7 +162,15 @@ thread_local! {
 pub fn normalize_str(rules: &CompiledRules, s: &str) -> String {
     PREVIEW.with(|cell| {
         let (scratch, out) = &mut *cell.borrow_mut();
-        normalize_pieces(rules, s, std::slice::from_ref(&(0..s.len())), Mode::Text, scratch, out, &mut EditLog::muted());
+        normalize_pieces(
+            rules,
+            s,
+            std::slice::from_ref(&(0..s.len())),
+            Mode::Text,
+            scratch,
+            out,
+            &mut EditLog::muted(),
+        );
         out.text.clone()
     })
 }
@@ -306,10 +310,8 @@ impl Pass<'_> {
         // (`10:30`), a URL colon (`http:`), and any mark between two Latin letters or digits
         // other than a comma or semicolon between digits (`2/3,5年` is a list, not a number).
         let mut following = self.text[i + 1..].chars().map(|c| self.folded(c));
-        let thousands = c == ','
-            && digit(before)
-            && (0..3).all(|_| digit(following.next()))
-            && !digit(following.next());
+        let thousands =
+            c == ',' && digit(before) && (0..3).all(|_| digit(following.next())) && !digit(following.next());
         let time = c == ':' && digit(before) && digit(after);
         let url = c == ':' && latin(before) && after == Some('/');
         let between_digits = digit(before) && digit(after);
@@ -426,7 +428,10 @@ impl Pass<'_> {
     /// At `i`, a run of whitespace: removed between Chinese characters (and next to East Asian
     /// punctuation), otherwise kept with its characters normalized. Returns where it ends.
     fn space_run(&mut self, i: usize) -> usize {
-        let end = self.text[i..].char_indices().find(|&(_, c)| !self.is_space_like(c)).map_or(self.text.len(), |(k, _)| i + k);
+        let end = self.text[i..]
+            .char_indices()
+            .find(|&(_, c)| !self.is_space_like(c))
+            .map_or(self.text.len(), |(k, _)| i + k);
         // A stray word right after the spaces takes them with it.
         if end < self.text.len() && self.text[end..].starts_with(|c: char| self.folded(c).is_ascii_alphabetic()) {
             if let Some((stop, repl, rule)) = self.stray_word_at(end) {
@@ -555,10 +560,8 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
     let Some((ac, targets)) = &rules.lexicon else {
         return;
     };
-    let matches: Vec<_> = ac
-        .find_iter(&out.text)
-        .filter(|m| targets[m.pattern().as_usize()].0 != out.text[m.range()])
-        .collect();
+    let matches: Vec<_> =
+        ac.find_iter(&out.text).filter(|m| targets[m.pattern().as_usize()].0 != out.text[m.range()]).collect();
     if matches.is_empty() {
         return;
     }
@@ -566,11 +569,7 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
     let old_anchors = std::mem::take(&mut out.anchors);
     let old_cuts = std::mem::take(&mut out.cuts);
     let shifted = |old_off: usize, delta: isize| (old_off as isize + delta) as u32;
-    let probe = ParaText {
-        text: old.clone(),
-        anchors: old_anchors.clone(),
-        cuts: Vec::new(),
-    };
+    let probe = ParaText { text: old.clone(), anchors: old_anchors.clone(), cuts: Vec::new() };
     let mut delta: isize = 0;
     let mut last = 0usize;
     let mut anchors = old_anchors.iter().peekable();
@@ -599,8 +598,7 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
             anchors.next();
         }
         // Re-anchor the text that follows the match at its old position.
-        out.anchors
-            .push((shifted(m.end(), delta), probe.to_page(m.end()) as u32));
+        out.anchors.push((shifted(m.end(), delta), probe.to_page(m.end()) as u32));
         last = m.end();
     }
     for &(t, p) in anchors {
@@ -691,11 +689,7 @@ mod tests {
         assert_eq!(&page[out.to_page(i)..out.to_page(i) + 6], "流域");
         let j = out.text.find('年').unwrap();
         assert_eq!(&page[out.to_page(j)..], "年");
-        let lex = log
-            .edits
-            .iter()
-            .find(|e| r.id(e.rule) == "confusion.lake-gehu")
-            .unwrap();
+        let lex = log.edits.iter().find(|e| r.id(e.rule) == "confusion.lake-gehu").unwrap();
         assert_eq!(&page[lex.span.clone()], "漏湖");
         assert_eq!(out.span_to_page(i - 6..i), lex.span);
     }
@@ -704,20 +698,9 @@ mod tests {
     fn pieces_are_read_as_one_run() {
         let r = rules();
         let page = "少数大国 ａｎ\n\nｄ 旧时代";
-        let pieces = [
-            0..page.find('\n').unwrap(),
-            page.rfind('\n').unwrap() + 1..page.len(),
-        ];
+        let pieces = [0..page.find('\n').unwrap(), page.rfind('\n').unwrap() + 1..page.len()];
         let mut out = ParaText::default();
-        normalize_pieces(
-            &r,
-            page,
-            &pieces,
-            Mode::Text,
-            &mut Scratch::default(),
-            &mut out,
-            &mut EditLog::muted(),
-        );
+        normalize_pieces(&r, page, &pieces, Mode::Text, &mut Scratch::default(), &mut out, &mut EditLog::muted());
         assert_eq!(out.text, "少数大国和旧时代");
     }
 
@@ -741,11 +724,9 @@ mod tests {
 
     #[test]
     fn idempotent_on_output() {
-        for s in [
-            "本报讯 (记者 朱梦琪) 昨天上午,全区。",
-            "２０２４年 ＧＤＰ and 增长;好!",
-            "中心 ａｎｄ 广大(Internet)上",
-        ] {
+        for s in
+            ["本报讯 (记者 朱梦琪) 昨天上午,全区。", "２０２４年 ＧＤＰ and 增长;好!", "中心 ａｎｄ 广大(Internet)上"]
+        {
             let once = norm(s);
             assert_eq!(norm(&once), once, "{s}");
         }

@@ -89,17 +89,12 @@ thread_local! {
 
 impl Pipeline {
     pub fn new(rules: &RuleSet, options: Options) -> Result<Pipeline, RuleError> {
-        Ok(Pipeline {
-            rules: rules.compile()?,
-            options,
-            fingerprint: rules.fingerprint(),
-        })
+        Ok(Pipeline { rules: rules.compile()?, options, fingerprint: rules.fingerprint() })
     }
 
     /// The built-in rules with default options.
     pub fn builtin() -> Pipeline {
-        Pipeline::new(&RuleSet::builtin(), Options::default())
-            .expect("built-in rules compile (tested)")
+        Pipeline::new(&RuleSet::builtin(), Options::default()).expect("built-in rules compile (tested)")
     }
 
     pub fn options(&self) -> &Options {
@@ -126,7 +121,12 @@ impl Pipeline {
 
     /// Processes the raw bytes of a page decoded with `encoding` (detected when `None`), whatever
     /// the pipeline's options say: for callers that know the encoding page by page.
-    pub fn process_bytes_with(&self, source: &str, bytes: &[u8], encoding: Option<&'static Encoding>) -> Result<PageOutput, PageError> {
+    pub fn process_bytes_with(
+        &self,
+        source: &str,
+        bytes: &[u8],
+        encoding: Option<&'static Encoding>,
+    ) -> Result<PageOutput, PageError> {
         let t0 = Instant::now();
         let d = decode::decode(bytes, encoding).map_err(PageError::Decode)?;
         let decode_time = t0.elapsed();
@@ -153,8 +153,7 @@ impl Pipeline {
         let mut log = EditLog::new(self.options.explain);
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let paragraphs =
-            SCRATCH.with(|s| repair::paragraphs(&self.rules, &text, &mut s.borrow_mut(), &mut log));
+        let paragraphs = SCRATCH.with(|s| repair::paragraphs(&self.rules, &text, &mut s.borrow_mut(), &mut log));
         times.repair = t.elapsed();
         let t = Instant::now();
         let items = segment::items(&self.rules, paragraphs, &mut log);
@@ -162,14 +161,7 @@ impl Pipeline {
         let t = Instant::now();
         let records = emit::records(&self.rules, source, &text, items, self.options.explain);
         times.emit = t.elapsed();
-        PageOutput {
-            records,
-            text,
-            encoding: "UTF-8",
-            malformed: 0,
-            edit_counts: log.counts,
-            times,
-        }
+        PageOutput { records, text, encoding: "UTF-8", malformed: 0, edit_counts: log.counts, times }
     }
 
     /// Normalizes and repairs one paragraph of text, without layout or segmentation: what the

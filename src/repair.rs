@@ -151,16 +151,11 @@ pub fn lines(page: &str) -> Vec<Line> {
         }
         indent |= spaces >= 2;
         let body = &piece[lead..];
-        let trimmed =
-            body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
+        let trimmed = body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
         let content = start + lead..start + lead + trimmed.len();
         // The wrap width is measured on the whole line: a wrapper counts the spaces it ends on.
         let width = lead_chars + char_len(body.trim_end_matches('\r'));
-        out.push(Line {
-            content,
-            indent,
-            width,
-        });
+        out.push(Line { content, indent, width });
         start = end + 1;
     }
     out
@@ -209,12 +204,7 @@ fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
     ends_sentence_at(rules, rev, i + 1)
 }
 
-fn measure(
-    rules: &CompiledRules,
-    page: &str,
-    lines: &[Line],
-    blocks: &[Range<usize>],
-) -> PageLayout {
+fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
     // Lengths of the lines that continue into another line of their block.
     let mut counts: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut continuing = 0;
@@ -231,26 +221,15 @@ fn measure(
     let wrap = counts
         .iter()
         .max_by_key(|&(w, n)| (*n, *w))
-        .filter(|&(w, n)| {
-            *n >= 3 && *w >= 6 && (*n + counts.get(&(w + 1)).unwrap_or(&0)) * 2 >= continuing
-        })
+        .filter(|&(w, n)| *n >= 3 && *w >= 6 && (*n + counts.get(&(w + 1)).unwrap_or(&0)) * 2 >= continuing)
         .map(|(w, _)| *w);
     let indented = lines.iter().filter(|l| !l.is_blank() && l.indent).count();
     let indent_page = indented >= 2 && indented * 4 >= blocks.len();
     // Too few lines to measure anything: a line that does not end a sentence goes on.
     let ragged = wrap.is_none()
         && !indent_page
-        && if continuing < 3 {
-            open_ended > 0
-        } else {
-            open_ended >= 3 && open_ended * 2 > continuing
-        };
-    let mut layout = PageLayout {
-        wrap,
-        indent_page,
-        ragged,
-        tight: false,
-    };
+        && if continuing < 3 { open_ended > 0 } else { open_ended >= 3 && open_ended * 2 > continuing };
+    let mut layout = PageLayout { wrap, indent_page, ragged, tight: false };
     // Paragraph breaks inside blocks make a tight page.
     let mut inner_breaks = 0;
     for b in blocks {
@@ -271,12 +250,7 @@ fn line_ends_sentence(rules: &CompiledRules, line: &str) -> bool {
 }
 
 /// Reads the page into paragraphs.
-pub fn paragraphs(
-    rules: &CompiledRules,
-    page: &str,
-    scratch: &mut Scratch,
-    log: &mut EditLog,
-) -> Vec<Paragraph> {
+pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log: &mut EditLog) -> Vec<Paragraph> {
     let lines = lines(page);
     let mut blocks: Vec<Range<usize>> = Vec::new();
     let mut i = 0;
@@ -299,8 +273,18 @@ pub fn paragraphs(
         for (i, u) in units.iter().enumerate() {
             eprintln!(
                 "{i} b{} lines{:?} ind{} single{} furn{} label{} start{} cap{} join{} head{} | {} … {}",
-                u.block, u.lines, u.indent, u.single_line_block, u.furniture, u.label, plan.starts[i], plan.caption[i], plan.joins[i], plan.headline[i],
-                head_chars(&u.head, 20), tail_chars(&u.tail, 20)
+                u.block,
+                u.lines,
+                u.indent,
+                u.single_line_block,
+                u.furniture,
+                u.label,
+                plan.starts[i],
+                plan.caption[i],
+                plan.joins[i],
+                plan.headline[i],
+                head_chars(&u.head, 20),
+                tail_chars(&u.tail, 20)
             );
         }
     }
@@ -349,20 +333,12 @@ fn units(
         let furniture: Vec<bool> = lines[b.clone()]
             .iter()
             .enumerate()
-            .map(|(i, l)| (b.len() <= 4 || b.start + i < 3) && segment::is_furniture_line(rules, &page[l.content.clone()]))
+            .map(|(i, l)| {
+                (b.len() <= 4 || b.start + i < 3) && segment::is_furniture_line(rules, &page[l.content.clone()])
+            })
             .collect();
         if is_label_block(rules, page, &lines[b.clone()]) && !furniture.iter().any(|&f| f) {
-            units.push(make_unit(
-                rules,
-                page,
-                lines,
-                b.clone(),
-                bi,
-                single,
-                false,
-                true,
-                explain,
-            ));
+            units.push(make_unit(rules, page, lines, b.clone(), bi, single, false, true, explain));
             continue;
         }
         let mut s = b.start;
@@ -373,24 +349,13 @@ fn units(
             let last = i + 1 == b.end;
             let f = furniture[i - b.start];
             let text = &page[lines[i].content.clone()];
-            depth += text.matches(['（', '(']).count() as isize
-                - text.matches(['）', ')']).count() as isize;
+            depth += text.matches(['（', '(']).count() as isize - text.matches(['）', ')']).count() as isize;
             let open = depth > 0 && !layout.indent_page;
             let brk = last
                 || f != furniture[i + 1 - b.start]
                 || (!f && !open && paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout));
             if brk {
-                units.push(make_unit(
-                    rules,
-                    page,
-                    lines,
-                    s..i + 1,
-                    bi,
-                    single,
-                    f,
-                    false,
-                    explain,
-                ));
+                units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false, explain));
                 s = i + 1;
                 depth = 0;
             }
@@ -400,13 +365,7 @@ fn units(
 }
 
 /// Does the paragraph end after line `a`, with `b` the next line of the same block?
-fn paragraph_ends(
-    rules: &CompiledRules,
-    page: &str,
-    a: &Line,
-    b: &Line,
-    layout: PageLayout,
-) -> bool {
+fn paragraph_ends(rules: &CompiledRules, page: &str, a: &Line, b: &Line, layout: PageLayout) -> bool {
     if layout.indent_page {
         return b.indent;
     }
@@ -447,7 +406,8 @@ fn make_unit(
     let mut log = EditLog { explain, ..EditLog::default() };
     if !furniture {
         let pieces: Vec<Range<usize>> = lines[r.clone()].iter().map(|l| l.content.clone()).collect();
-        PREVIEW_SCRATCH.with(|s| normalize_pieces(rules, page, &pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
+        PREVIEW_SCRATCH
+            .with(|s| normalize_pieces(rules, page, &pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
     }
     let t = text.text.as_str();
     // Previews are cut by bytes (at a character boundary): at three bytes a Chinese character,
@@ -514,12 +474,8 @@ struct Plan {
 /// it, and what a chain starts and ends with depends on the joins after it.
 fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
     let n = units.len();
-    let mut p = Plan {
-        joins: vec![false; n],
-        headline: vec![false; n],
-        starts: vec![false; n],
-        caption: vec![false; n],
-    };
+    let mut p =
+        Plan { joins: vec![false; n], headline: vec![false; n], starts: vec![false; n], caption: vec![false; n] };
     // Text at the start and at the end of the chain from unit k, and the chain's last unit.
     let mut chain_head: Vec<String> = vec![String::new(); n];
     let mut chain_tail: Vec<String> = vec![String::new(); n];
@@ -608,31 +564,17 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
 /// The chain at `j` is text that ends a sentence, and a caption chain comes right after it.
 fn caption_follows(units: &[Unit], p: &Plan, chain_end: &[usize], j: usize) -> bool {
     let after = chain_end[j] + 1;
-    !p.starts[j]
-        && units[chain_end[j]].ends_sentence
-        && after < units.len()
-        && p.caption[after]
-        && chain_end[j] - j < 3
+    !p.starts[j] && units[chain_end[j]].ends_sentence && after < units.len() && p.caption[after] && chain_end[j] - j < 3
 }
 
 fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout, p: &Plan) -> bool {
     let (a, b) = (&units[k], &units[k + 1]);
-    if a.furniture
-        || b.furniture
-        || a.label
-        || b.label
-        || a.ornament
-        || b.ornament
-        || a.ends_credit
-        || p.starts[k + 1]
+    if a.furniture || b.furniture || a.label || b.label || a.ornament || b.ornament || a.ends_credit || p.starts[k + 1]
     {
         return false;
     }
     // A byline on a line of its own is complete.
-    if a.whole
-        .as_deref()
-        .is_some_and(|w| segment::is_byline_line(rules, w))
-    {
+    if a.whole.as_deref().is_some_and(|w| segment::is_byline_line(rules, w)) {
         return false;
     }
     // A headline starts something new; only the line of a headline before it (a headline set in
@@ -640,11 +582,7 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     if p.headline[k + 1] {
         return headline_shaped(rules, a) && after_end(units, k) && !a.ends_sentence;
     }
-    if b.head
-        .chars()
-        .next()
-        .is_some_and(|c| rules.is_non_initial(c))
-    {
+    if b.head.chars().next().is_some_and(|c| rules.is_non_initial(c)) {
         return true;
     }
     if layout.indent_page {
@@ -673,11 +611,7 @@ fn assemble(
     let mut flags = Vec::new();
     let first_line = chain[0].lines.start;
     let last_line = chain[chain.len() - 1].lines.end - 1;
-    let mut joins_log = EditLog {
-        explain: log.explain,
-        muted: log.muted,
-        ..EditLog::default()
-    };
+    let mut joins_log = EditLog { explain: log.explain, muted: log.muted, ..EditLog::default() };
     let mut prev: Option<(usize, usize)> = None; // (line index, block)
     for u in chain.iter() {
         for li in u.lines.clone() {
@@ -686,12 +620,7 @@ fn assemble(
                 let gap = lines[pl].content.end..l.content.start;
                 let column = pb != u.block;
                 if role != Role::Furniture && role != Role::Label {
-                    joins_log.push(
-                        join_rule(rules, column),
-                        gap.clone(),
-                        || page[gap.clone()].to_string(),
-                        "",
-                    );
+                    joins_log.push(join_rule(rules, column), gap.clone(), || page[gap.clone()].to_string(), "");
                     if column {
                         if let Some(f) = lost_char(rules, page, &lines[pl], l) {
                             flags.push(f);
@@ -703,11 +632,7 @@ fn assemble(
             prev = Some((li, u.block));
         }
     }
-    let mode = if role == Role::Furniture {
-        Mode::Furniture
-    } else {
-        Mode::Text
-    };
+    let mode = if role == Role::Furniture { Mode::Furniture } else { Mode::Text };
     let mut text = ParaText::default();
     if role == Role::Furniture {
         // Furniture keeps its line structure as spaces: `1998年1月13日 星期二 第11版`.
@@ -755,15 +680,7 @@ fn furniture_text(
     let mut part = ParaText::default();
     out.clear();
     for (i, p) in pieces.iter().enumerate() {
-        normalize_pieces(
-            rules,
-            page,
-            std::slice::from_ref(p),
-            Mode::Furniture,
-            scratch,
-            &mut part,
-            log,
-        );
+        normalize_pieces(rules, page, std::slice::from_ref(p), Mode::Furniture, scratch, &mut part, log);
         if i > 0 {
             out.push_separator(' ', p.start);
         }
@@ -779,7 +696,8 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
     if rules.words.is_empty() {
         return None;
     }
-    let left: Vec<char> = page[before.content.clone()].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+    let left: Vec<char> =
+        page[before.content.clone()].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
     let right: Vec<char> = page[after.content.clone()].chars().take(2).collect();
     if left.len() < 3 || right.len() < 2 || !left.iter().chain(&right).all(|&c| is_han(c)) {
         return None;
@@ -787,7 +705,12 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
     let orphan = left[2];
     let function_word = rules.subhead.as_ref().is_some_and(|p| p.ends_open.contains(&orphan));
     let w = &rules.words;
-    if function_word || w.spans(&left[1..], &right) || w.contains(&left[1..]) || !w.contains(&left[..2]) || !w.contains(&right) {
+    if function_word
+        || w.spans(&left[1..], &right)
+        || w.contains(&left[1..])
+        || !w.contains(&left[..2])
+        || !w.contains(&right)
+    {
         return None;
     }
     let at = before.content.end - orphan.len_utf8();
@@ -796,4 +719,114 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
         span: Some([at, after.content.start + right[0].len_utf8()]),
         note: format!("`{orphan}` stands alone between `{}{}` and `{}{}` at a column break: a character may have been lost there; the text is kept as it is", left[0], left[1], right[0], right[1]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuleSet;
+
+    fn rules() -> CompiledRules {
+        RuleSet::builtin().compile().unwrap()
+    }
+
+    fn paras(page: &str) -> Vec<(Role, String)> {
+        let r = rules();
+        paragraphs(&r, page, &mut Scratch::default(), &mut EditLog::muted())
+            .into_iter()
+            .map(|p| (p.role, p.text.text))
+            .collect()
+    }
+
+    fn texts(page: &str) -> Vec<String> {
+        paras(page).into_iter().map(|(_, t)| t).collect()
+    }
+
+    #[test]
+    fn lines_know_indentation_and_width() {
+        let ls = lines("　　第一行\n  two\nplain \n");
+        assert!(ls[0].indent && ls[1].indent && !ls[2].indent);
+        assert_eq!(ls[0].width, 5);
+        assert_eq!(ls[2].width, 6, "a wrapper counts the space it ended on");
+        assert!(ls[3].is_blank());
+    }
+
+    #[test]
+    fn sentence_ends_through_closing_marks() {
+        let r = rules();
+        assert!(ends_sentence(&r, "他说：“好。”"));
+        assert!(ends_sentence(&r, "效益好。（王雅平）"));
+        assert!(ends_sentence(&r, "（徐俊）"));
+        assert!(!ends_sentence(&r, "读者对“十五大”"));
+        assert!(!ends_sentence(&r, "改革创新取"));
+        assert!(!ends_sentence(&r, ""));
+    }
+
+    #[test]
+    fn hard_wrapped_page_is_read_by_its_width() {
+        // Wrapped at 10 characters; a short line ends its paragraph, even without a blank line.
+        let page = "一二三四五六七八九十\n一二三四五。\n甲乙丙丁戊己庚辛壬癸\n甲乙。\n子丑寅卯辰巳午未申酉\n子丑。\n";
+        assert_eq!(
+            texts(page),
+            ["一二三四五六七八九十一二三四五。", "甲乙丙丁戊己庚辛壬癸甲乙。", "子丑寅卯辰巳午未申酉子丑。"]
+        );
+    }
+
+    #[test]
+    fn indented_page_starts_paragraphs_at_indentation() {
+        let page = "　　第一段开始，\n后面接着写。\n　　第二段。\n\n不缩进的续行。\n　　第三段。\n";
+        assert_eq!(texts(page), ["第一段开始，后面接着写。", "第二段。不缩进的续行。", "第三段。"]);
+    }
+
+    #[test]
+    fn column_break_is_joined_but_not_across_a_new_item() {
+        let page = "第一条消息\n\n本报讯 昨天上午，全区召开会议，改革创新取\n\n得新突破。\n\n第二条消息\n\n本报讯 今天继续开会。\n";
+        let p = paras(page);
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0], (Role::Headline, "第一条消息".to_string()));
+        assert_eq!(p[1].1, "本报讯昨天上午，全区召开会议，改革创新取得新突破。");
+        assert_eq!(p[2].0, Role::Headline);
+    }
+
+    #[test]
+    fn photo_headline_is_not_joined_to_its_caption() {
+        let page = "春到滨江\n\n市民在公园观赏樱花\n\n盛开的景象。（周小川摄）\n";
+        let p = paras(page);
+        assert_eq!(p[0], (Role::Headline, "春到滨江".to_string()));
+        assert_eq!(p[1], (Role::Body, "市民在公园观赏樱花盛开的景象。（周小川摄）".to_string()));
+    }
+
+    #[test]
+    fn furniture_and_labels_are_their_own_paragraphs() {
+        let page = "1998年1月13日 星期二\n第11版\n\n本报讯 今天天气晴。\n\n重点项目\n进行时\n";
+        let p = paras(page);
+        assert_eq!(p[0], (Role::Furniture, "1998年1月13日 星期二 第11版".to_string()));
+        assert_eq!(p[2], (Role::Label, "重点项目进行时".to_string()));
+    }
+
+    #[test]
+    fn a_join_that_lost_a_character_is_flagged() {
+        let r = rules();
+        let page = "要弘扬光\n\n传统，汲取宝贵经验。";
+        let ps = paragraphs(&r, page, &mut Scratch::default(), &mut EditLog::muted());
+        assert_eq!(ps[0].text.text, "要弘扬光传统，汲取宝贵经验。", "the text is kept as it is");
+        let flag = &ps[0].flags[0];
+        assert_eq!(flag.code, LOST_CHAR);
+        assert_eq!(&page[flag.span.unwrap()[0]..page.find('\n').unwrap()], "光");
+        // A word across the break is a clean join.
+        let page = "改革创新取\n\n得新突破。";
+        assert!(paragraphs(&r, page, &mut Scratch::default(), &mut EditLog::muted())[0].flags.is_empty());
+    }
+
+    #[test]
+    fn joins_are_edits() {
+        let r = rules();
+        let page = "改革创新取\n\n得新突破。";
+        let mut log = EditLog::new(true);
+        let ps = paragraphs(&r, page, &mut Scratch::default(), &mut log);
+        let e = &ps[0].edits[0];
+        assert_eq!(r.id(e.rule), "join.column-break");
+        assert_eq!(e.before, "\n\n");
+        assert_eq!(e.span, 15..17);
+    }
 }

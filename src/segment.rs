@@ -67,11 +67,7 @@ impl Item {
         if self.kind == Kind::Furniture {
             return;
         }
-        self.kind = match (
-            &self.headline,
-            self.paragraphs.is_empty(),
-            self.captions.is_empty(),
-        ) {
+        self.kind = match (&self.headline, self.paragraphs.is_empty(), self.captions.is_empty()) {
             (_, true, false) => Kind::Photo,
             (Some(_), _, _) => Kind::Article,
             (None, _, _) => Kind::Brief,
@@ -101,19 +97,14 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
 pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bool {
     rules.datelines.iter().any(|(re, _)| re.is_match(head))
         || rules.bylines.iter().any(|b| match b.position {
-            BylinePosition::AfterDateline => {
-                b.regex.is_match(head) && !head.starts_with(['（', '('])
-            }
+            BylinePosition::AfterDateline => b.regex.is_match(head) && !head.starts_with(['（', '(']),
             BylinePosition::Line => whole.is_some_and(|w| b.regex.is_match(w)),
         })
 }
 
 /// Is `whole` a byline on a line of its own?
 pub fn is_byline_line(rules: &CompiledRules, whole: &str) -> bool {
-    rules
-        .bylines
-        .iter()
-        .any(|b| b.position == BylinePosition::Line && b.regex.is_match(whole))
+    rules.bylines.iter().any(|b| b.position == BylinePosition::Line && b.regex.is_match(whole))
 }
 
 /// Does text that ends with `tail` end in a photographer credit?
@@ -122,11 +113,7 @@ pub fn ends_with_credit(rules: &CompiledRules, tail: &str) -> bool {
 }
 
 /// Groups the paragraphs of a page into items.
-pub fn items(
-    rules: &CompiledRules,
-    mut paragraphs: Vec<Paragraph>,
-    log: &mut EditLog,
-) -> Vec<Item> {
+pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut EditLog) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::new();
     // The item that body text goes to.
     let mut current: Option<usize> = None;
@@ -176,23 +163,12 @@ pub fn items(
                     }
                 }
             }
-            Role::Body => body(
-                rules,
-                p,
-                &mut items,
-                &mut current,
-                &mut pending_section,
-                log,
-            ),
+            Role::Body => body(rules, p, &mut items, &mut current, &mut pending_section, log),
         }
     }
     if let Some(label) = pending_section {
         // A label with nothing after it: it belongs to the last item, or stands alone.
-        match items
-            .iter_mut()
-            .rev()
-            .find(|it| it.kind != Kind::Furniture && it.section.is_none())
-        {
+        match items.iter_mut().rev().find(|it| it.kind != Kind::Furniture && it.section.is_none()) {
             Some(it) => it.section = Some(label),
             None => {
                 let mut item = Item::new(Kind::Furniture, 0..0);
@@ -229,14 +205,8 @@ fn body(
     } else {
         Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false }
     };
-    let text = p.text.text[open.text_start..]
-        .trim_start_matches(|c: char| is_hspace(c))
-        .to_string();
-    let caption = if open.starts_item || !p.ends_credit {
-        None
-    } else {
-        credit(rules, p, &text, open.text_start, log)
-    };
+    let text = p.text.text[open.text_start..].trim_start_matches(|c: char| is_hspace(c)).to_string();
+    let caption = if open.starts_item || !p.ends_credit { None } else { credit(rules, p, &text, open.text_start, log) };
 
     if let Some(mut cap) = caption {
         let target = match *current {
@@ -254,13 +224,7 @@ fn body(
                 cap.text = text;
                 c
             }
-            Some(c)
-                if items[c].is_open_head()
-                    && items[c].headline.is_some()
-                    && items[c].dateline.is_none() =>
-            {
-                c
-            }
+            Some(c) if items[c].is_open_head() && items[c].headline.is_some() && items[c].dateline.is_none() => c,
             Some(c) if items[c].kind == Kind::Photo => c,
             _ => {
                 let mut item = Item::new(Kind::Photo, p.span.clone());
@@ -315,11 +279,7 @@ fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Openi
         starts_item: false,
     };
     // A byline that is the whole paragraph.
-    for b in rules
-        .bylines
-        .iter()
-        .filter(|b| b.position == BylinePosition::Line)
-    {
+    for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::Line) {
         if let Some(caps) = b.regex.captures(&p.text.text) {
             let caps = OwnedCaps::new(&caps, 0);
             let len = p.text.text.len();
@@ -330,22 +290,13 @@ fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Openi
         }
     }
     let t = &p.text.text;
-    if let Some((m, _)) = rules
-        .datelines
-        .iter()
-        .find_map(|(re, idx)| re.find(t).map(|m| (m, *idx)))
-    {
+    if let Some((m, _)) = rules.datelines.iter().find_map(|(re, idx)| re.find(t).map(|m| (m, *idx))) {
         o.dateline = Some(m.as_str().to_string());
         o.text_start = m.end();
         o.starts_item = true;
     }
-    let rest_start = o.text_start + p.text.text[o.text_start..].len()
-        - p.text.text[o.text_start..].trim_start().len();
-    for b in rules
-        .bylines
-        .iter()
-        .filter(|b| b.position == BylinePosition::AfterDateline)
-    {
+    let rest_start = o.text_start + p.text.text[o.text_start..].len() - p.text.text[o.text_start..].trim_start().len();
+    for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::AfterDateline) {
         let rest = &p.text.text[rest_start..];
         // A parenthesised byline opens an item only after a dateline.
         if o.dateline.is_none() && rest.starts_with(['（', '(']) {
@@ -373,10 +324,7 @@ struct OwnedCaps {
 impl OwnedCaps {
     fn new(caps: &regex::Captures<'_>, shift: usize) -> OwnedCaps {
         let g = |name: &str| caps.name(name).map(|m| m.start() + shift..m.end() + shift);
-        OwnedCaps {
-            reporters: g("reporters"),
-            correspondents: g("correspondents"),
-        }
+        OwnedCaps { reporters: g("reporters"), correspondents: g("correspondents") }
     }
 }
 
@@ -400,13 +348,7 @@ fn take_byline(
     extraction_edit(p, range, rule, &after, log);
 }
 
-fn extraction_edit(
-    p: &mut Paragraph,
-    range: Range<usize>,
-    rule: RuleIdx,
-    after: &str,
-    log: &mut EditLog,
-) {
+fn extraction_edit(p: &mut Paragraph, range: Range<usize>, rule: RuleIdx, after: &str, log: &mut EditLog) {
     let span = p.text.span_to_page(range.clone());
     let before = p.text.text[range].to_string();
     let explain = log.explain;
@@ -444,8 +386,7 @@ pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
     while i < pieces.len() {
         if char_len(&pieces[i]) == 1 && pieces.len() > 1 {
             let piece = pieces.remove(i);
-            let into_next =
-                i < pieces.len() && (i == 0 || char_len(&pieces[i]) <= char_len(&pieces[i - 1]));
+            let into_next = i < pieces.len() && (i == 0 || char_len(&pieces[i]) <= char_len(&pieces[i - 1]));
             if into_next {
                 pieces[i].insert_str(0, &piece);
             } else {
@@ -466,20 +407,12 @@ pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
 }
 
 /// A credit at the end of the paragraph text (which starts at `start` in the paragraph).
-fn credit(
-    rules: &CompiledRules,
-    p: &mut Paragraph,
-    text: &str,
-    start: usize,
-    log: &mut EditLog,
-) -> Option<Caption> {
+fn credit(rules: &CompiledRules, p: &mut Paragraph, text: &str, start: usize, log: &mut EditLog) -> Option<Caption> {
     for (re, rule) in &rules.credits {
         let Some(caps) = re.captures(text) else {
             continue;
         };
-        let cut = caps
-            .name("cut")
-            .map_or(caps.get(0).unwrap().start(), |m| m.start());
+        let cut = caps.name("cut").map_or(caps.get(0).unwrap().start(), |m| m.start());
         let name_range = caps.name("credit").map(|m| m.range())?;
         let offset = start + (p.text.text.len() - start - text.len());
         let names = split_names(text, name_range, &shift_cuts(&p.text.cuts, offset));
@@ -487,17 +420,82 @@ fn credit(
         let caption_text = text[..cut].trim_end().to_string();
         let range = offset + cut..offset + text.len();
         extraction_edit(p, range, *rule, &credit, log);
-        return Some(Caption {
-            text: caption_text,
-            credit: (!credit.is_empty()).then_some(credit),
-        });
+        return Some(Caption { text: caption_text, credit: (!credit.is_empty()).then_some(credit) });
     }
     None
 }
 
 fn shift_cuts(cuts: &[u32], by: usize) -> Vec<u32> {
-    cuts.iter()
-        .filter(|&&c| c as usize >= by)
-        .map(|&c| c - by as u32)
-        .collect()
+    cuts.iter().filter(|&&c| c as usize >= by).map(|&c| c - by as u32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, Pipeline, Record, RuleSet};
+
+    fn run(page: &str) -> Vec<Record> {
+        Pipeline::new(&RuleSet::builtin(), Options { explain: true, encoding: None })
+            .unwrap()
+            .process_text("t.txt", page)
+            .records
+    }
+
+    #[test]
+    fn names_split_at_spaces_and_marks_and_one_character_pieces_rejoin() {
+        // Cuts are where normalization removed a space: 陈  国琦 had one inside the name.
+        let t = "陈国琦吴梦婷";
+        assert_eq!(split_names(t, 0..t.len(), &[3, 9]), ["陈国琦", "吴梦婷"]);
+        let t = "王明、李华";
+        assert_eq!(split_names(t, 0..t.len(), &[]), ["王明", "李华"]);
+        let t = "朱梦琪";
+        assert_eq!(split_names(t, 0..t.len(), &[6]), ["朱梦琪"]);
+        let t = "阿德·梅尔克特等";
+        assert_eq!(split_names(t, 0..t.len(), &[]), ["阿德·梅尔克特"]);
+    }
+
+    #[test]
+    fn a_dateline_without_headline_opens_a_brief() {
+        let r = run("本报讯 今天天气很好。（张三）\n\n本报讯 明天也好。（李四）\n");
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|r| r.kind == Kind::Brief && r.dateline.as_deref() == Some("本报讯")));
+    }
+
+    #[test]
+    fn byline_line_then_dateline_make_one_item() {
+        let r = run("中东和平进程\n\n本报驻埃及记者李新华\n\n本报开罗1月5日电 埃及政府今天宣布。\n");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].headline.as_deref(), Some("中东和平进程"));
+        assert_eq!(r[0].reporters, ["李新华"]);
+        assert_eq!(r[0].dateline.as_deref(), Some("本报开罗1月5日电"));
+        assert_eq!(r[0].paragraphs, ["埃及政府今天宣布。"]);
+    }
+
+    #[test]
+    fn a_caption_after_an_article_is_a_photo_item_with_the_label_as_section() {
+        let r = run(
+            "全区会议召开\n\n本报讯 昨天上午，全区会议召开。\n\n\n\n图为项目建设现场。徐晶玮 摄\n\n重点项目\n进行时\n",
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].kind, Kind::Photo);
+        assert_eq!(r[1].section.as_deref(), Some("重点项目进行时"));
+        assert_eq!(r[1].captions[0].credit.as_deref(), Some("徐晶玮"));
+        assert_eq!(r[0].section, None);
+    }
+
+    #[test]
+    fn a_label_before_a_headline_names_the_next_item() {
+        let r = run("本报讯 上一条消息。\n\n城市\n风景\n\n春到滨江\n\n图为滨江公园的樱花。（周小川摄）\n");
+        assert_eq!(r[1].section.as_deref(), Some("城市风景"));
+        assert_eq!(r[1].headline.as_deref(), Some("春到滨江"));
+    }
+
+    #[test]
+    fn extractions_are_edits_that_keep_the_names() {
+        let r = run("标题\n\n本报讯（记者 张三 李四）今天开会。\n");
+        let e = r[0].edits.as_ref().unwrap().iter().find(|e| e.rule == "byline.paren").unwrap();
+        assert_eq!(e.before, "（记者张三李四）");
+        assert_eq!(e.after, "张三 李四");
+        assert_eq!(r[0].reporters, ["张三", "李四"]);
+    }
 }

@@ -50,19 +50,13 @@ pub fn fullwidth_to_ascii(c: char) -> Option<char> {
 /// NBSP and the other Unicode space separators.
 #[inline]
 pub fn is_hspace(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '\t' | '\u{3000}' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}'
-    )
+    matches!(c, ' ' | '\t' | '\u{3000}' | '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}')
 }
 
 /// Characters that take no space and carry no text: they are deleted by normalization.
 #[inline]
 pub fn is_zero_width(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
-    )
+    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 /// Number of chars in `s` (not bytes).
@@ -119,7 +113,8 @@ pub fn compact(s: &str) -> String {
     // Normalized text rarely has any space left (normalization turns the Unicode spaces into
     // ASCII ones and removes those between Chinese characters): a few byte searches find out.
     let b = s.as_bytes();
-    let maybe = b.contains(&b' ') || b.contains(&b'\t') || b.contains(&b'\n') || s.contains('\u{3000}') || s.contains('\u{a0}');
+    let maybe =
+        b.contains(&b' ') || b.contains(&b'\t') || b.contains(&b'\n') || s.contains('\u{3000}') || s.contains('\u{a0}');
     if !maybe {
         return s.to_string();
     }
@@ -163,9 +158,6 @@ mod tests {
 
     #[test]
     fn compact_keeps_latin_spacing_only() {
-        assert_eq!(
-            compact("新华  社 Windows 95 系统\n 中"),
-            "新华社Windows 95系统中"
-        );
+        assert_eq!(compact("新华  社 Windows 95 系统\n 中"), "新华社Windows 95系统中");
     }
 }

@@ -71,16 +71,8 @@ pub fn main(args: EvalArgs) -> u8 {
         },
         (None, None) => return setup_error("give PRED or --raw"),
     };
-    let texts: Option<BTreeMap<String, String>> =
-        raw.map(|r| r.into_iter().map(|(k, page)| (k, page.text)).collect());
-    let report = eval::evaluate_with(
-        &gold,
-        &pred,
-        texts.as_ref(),
-        &EvalOptions {
-            worst_pages: args.worst,
-        },
-    );
+    let texts: Option<BTreeMap<String, String>> = raw.map(|r| r.into_iter().map(|(k, page)| (k, page.text)).collect());
+    let report = eval::evaluate_with(&gold, &pred, texts.as_ref(), &EvalOptions { worst_pages: args.worst });
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -92,19 +84,13 @@ pub fn main(args: EvalArgs) -> u8 {
     let mut ok = true;
     if let Some(min) = args.min_exact {
         if report.items.exact_rate < min {
-            eprintln!(
-                "newsmend eval: exact-match rate {:.4} is below the required {min:.4}",
-                report.items.exact_rate
-            );
+            eprintln!("newsmend eval: exact-match rate {:.4} is below the required {min:.4}", report.items.exact_rate);
             ok = false;
         }
     }
     if let Some(max) = args.max_cer {
         if report.cer.cer > max {
-            eprintln!(
-                "newsmend eval: character error rate {:.5} is above the allowed {max:.5}",
-                report.cer.cer
-            );
+            eprintln!("newsmend eval: character error rate {:.5} is above the allowed {max:.5}", report.cer.cer);
             ok = false;
         }
     }
@@ -135,40 +121,21 @@ fn read_raw(path: &Path, args: &PipelineArgs) -> Result<BTreeMap<String, RawPage
         let text = match newsmend::decode::decode(&bytes, encoding) {
             Ok(d) => d.text,
             Err(e) => {
-                eprintln!(
-                    "newsmend eval: {}: {e} (scored as an empty page)",
-                    file.display()
-                );
+                eprintln!("newsmend eval: {}: {e} (scored as an empty page)", file.display());
                 String::new()
             }
         };
-        out.insert(
-            eval::page_key(&rel),
-            RawPage {
-                text,
-                bytes,
-                source: rel,
-            },
-        );
+        out.insert(eval::page_key(&rel), RawPage { text, bytes, source: rel });
     }
     Ok(out)
 }
 
-fn collect_files(
-    root: &Path,
-    path: &Path,
-    out: &mut Vec<(PathBuf, String)>,
-) -> std::io::Result<()> {
+fn collect_files(root: &Path, path: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for p in entries {
-            let hidden = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
+            let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
             if !hidden {
                 collect_files(root, &p, out)?;
             }

@@ -53,12 +53,7 @@ fn check(args: &PipelineArgs) -> u8 {
     for f in &failures {
         eprintln!("{f}");
     }
-    println!(
-        "{} rules, {} examples, {} failed",
-        set.rules().len(),
-        examples,
-        failures.len()
-    );
+    println!("{} rules, {} examples, {} failed", set.rules().len(), examples, failures.len());
     if failures.is_empty() {
         EXIT_OK
     } else {
@@ -72,13 +67,7 @@ fn list(args: &PipelineArgs) -> u8 {
         Err(e) => return setup_error(&e),
     };
     for r in set.rules() {
-        println!(
-            "{:<28} {:<14} {:<18} {}",
-            r.spec.id,
-            format!("{:?}", r.spec.kind),
-            r.file,
-            r.spec.description
-        );
+        println!("{:<28} {:<14} {:<18} {}", r.spec.id, format!("{:?}", r.spec.kind), r.file, r.spec.description);
     }
     EXIT_OK
 }

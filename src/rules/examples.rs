@@ -20,14 +20,7 @@ pub struct ExampleFailure {
 
 impl fmt::Display for ExampleFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: rule `{}`, example {}: {}",
-            self.file,
-            self.rule,
-            self.example + 1,
-            self.message
-        )
+        write!(f, "{}: rule `{}`, example {}: {}", self.file, self.rule, self.example + 1, self.message)
     }
 }
 
@@ -38,12 +31,7 @@ pub fn check_examples(set: &RuleSet) -> Result<Vec<ExampleFailure>, RuleError> {
     for r in set.rules() {
         for (i, ex) in r.spec.examples.iter().enumerate() {
             for message in check_one(&pipeline, ex) {
-                failures.push(ExampleFailure {
-                    rule: r.spec.id.clone(),
-                    file: r.file.clone(),
-                    example: i,
-                    message,
-                });
+                failures.push(ExampleFailure { rule: r.spec.id.clone(), file: r.file.clone(), example: i, message });
             }
         }
     }
@@ -55,16 +43,11 @@ fn check_one(p: &Pipeline, ex: &Example) -> Vec<String> {
     if let Some(want) = &ex.output {
         let got = p.repair_text(&ex.input);
         if &got != want {
-            out.push(format!(
-                "repairing {:?} gave {:?}, expected {:?}",
-                ex.input, got, want
-            ));
+            out.push(format!("repairing {:?} gave {:?}, expected {:?}", ex.input, got, want));
         } else {
             let again = p.repair_text(&got);
             if again != got {
-                out.push(format!(
-                    "not idempotent: repairing {got:?} again gave {again:?}"
-                ));
+                out.push(format!("not idempotent: repairing {got:?} again gave {again:?}"));
             }
         }
     }
@@ -89,75 +72,29 @@ fn check_one(p: &Pipeline, ex: &Example) -> Vec<String> {
     let Some(r) = record else {
         out.push(format!(
             "no record {} among {} records of {:?}",
-            ex.record
-                .map_or("(first non-furniture)".to_string(), |n| n.to_string()),
+            ex.record.map_or("(first non-furniture)".to_string(), |n| n.to_string()),
             records.len(),
             ex.input
         ));
         return out;
     };
     compare(&mut out, "kind", ex.kind.as_deref(), Some(r.kind.as_str()));
-    compare(
-        &mut out,
-        "section",
-        ex.section.as_deref(),
-        r.section.as_deref(),
-    );
-    compare(
-        &mut out,
-        "headline",
-        ex.headline.as_deref(),
-        r.headline.as_deref(),
-    );
-    compare(
-        &mut out,
-        "dateline",
-        ex.dateline.as_deref(),
-        r.dateline.as_deref(),
-    );
-    compare(
-        &mut out,
-        "reporters",
-        ex.reporters.as_ref(),
-        Some(&r.reporters),
-    );
-    compare(
-        &mut out,
-        "correspondents",
-        ex.correspondents.as_ref(),
-        Some(&r.correspondents),
-    );
-    compare(
-        &mut out,
-        "paragraphs",
-        ex.paragraphs.as_ref(),
-        Some(&r.paragraphs),
-    );
+    compare(&mut out, "section", ex.section.as_deref(), r.section.as_deref());
+    compare(&mut out, "headline", ex.headline.as_deref(), r.headline.as_deref());
+    compare(&mut out, "dateline", ex.dateline.as_deref(), r.dateline.as_deref());
+    compare(&mut out, "reporters", ex.reporters.as_ref(), Some(&r.reporters));
+    compare(&mut out, "correspondents", ex.correspondents.as_ref(), Some(&r.correspondents));
+    compare(&mut out, "paragraphs", ex.paragraphs.as_ref(), Some(&r.paragraphs));
     let caption = r.captions.first();
-    compare(
-        &mut out,
-        "caption text",
-        ex.caption_text.as_deref(),
-        caption.map(|c| c.text.as_str()),
-    );
-    compare(
-        &mut out,
-        "credit",
-        ex.credit.as_deref(),
-        caption.and_then(|c| c.credit.as_deref()),
-    );
+    compare(&mut out, "caption text", ex.caption_text.as_deref(), caption.map(|c| c.text.as_str()));
+    compare(&mut out, "credit", ex.credit.as_deref(), caption.and_then(|c| c.credit.as_deref()));
     if !out.is_empty() {
         out.push(format!("record was {}", describe(r)));
     }
     out
 }
 
-fn compare<T: PartialEq + fmt::Debug + ?Sized>(
-    out: &mut Vec<String>,
-    what: &str,
-    want: Option<&T>,
-    got: Option<&T>,
-) {
+fn compare<T: PartialEq + fmt::Debug + ?Sized>(out: &mut Vec<String>, what: &str, want: Option<&T>, got: Option<&T>) {
     if let Some(w) = want {
         if got != Some(w) {
             out.push(format!("{what}: expected {w:?}, got {got:?}"));

@@ -29,23 +29,11 @@ pub const BUILTIN_RESOURCES: &[(&str, &str)] = &[("words/common.txt", include_st
 
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("vars.toml", include_str!("../../rules/vars.toml")),
-    (
-        "punctuation.toml",
-        include_str!("../../rules/punctuation.toml"),
-    ),
+    ("punctuation.toml", include_str!("../../rules/punctuation.toml")),
     ("width.toml", include_str!("../../rules/width.toml")),
-    (
-        "whitespace.toml",
-        include_str!("../../rules/whitespace.toml"),
-    ),
-    (
-        "stray_words.toml",
-        include_str!("../../rules/stray_words.toml"),
-    ),
-    (
-        "confusions.toml",
-        include_str!("../../rules/confusions.toml"),
-    ),
+    ("whitespace.toml", include_str!("../../rules/whitespace.toml")),
+    ("stray_words.toml", include_str!("../../rules/stray_words.toml")),
+    ("confusions.toml", include_str!("../../rules/confusions.toml")),
     ("datelines.toml", include_str!("../../rules/datelines.toml")),
     ("bylines.toml", include_str!("../../rules/bylines.toml")),
     ("captions.toml", include_str!("../../rules/captions.toml")),
@@ -79,11 +67,7 @@ impl fmt::Display for RuleError {
 impl std::error::Error for RuleError {}
 
 fn err(file: &str, rule: Option<&str>, message: impl Into<String>) -> RuleError {
-    RuleError {
-        file: file.to_string(),
-        rule: rule.map(str::to_string),
-        message: message.into(),
-    }
+    RuleError { file: file.to_string(), rule: rule.map(str::to_string), message: message.into() }
 }
 
 /// One rule as written in a file.
@@ -268,8 +252,7 @@ impl RuleSet {
             set.resources.insert(name.to_string(), text.to_string());
         }
         for (name, text) in BUILTIN_FILES {
-            set.add_file(name, text, false)
-                .expect("built-in rules are valid (tested)");
+            set.add_file(name, text, false).expect("built-in rules are valid (tested)");
         }
         set
     }
@@ -289,8 +272,8 @@ impl RuleSet {
     /// Adds every `*.toml` file of `dir`; a rule whose id exists already replaces it.
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), RuleError> {
         let shown = dir.display().to_string();
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| err(&shown, None, format!("cannot read rules directory: {e}")))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| err(&shown, None, format!("cannot read rules directory: {e}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
@@ -301,8 +284,7 @@ impl RuleSet {
         }
         for path in files {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| err(&name, None, format!("cannot read: {e}")))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| err(&name, None, format!("cannot read: {e}")))?;
             self.add_file(&name, &text, true)?;
             // Load the data files that the new rules refer to, from this directory.
             for r in self.rules.iter().filter(|r| r.file == name) {
@@ -311,8 +293,9 @@ impl RuleSet {
                     if !p.starts_with(dir) || rel.contains("..") {
                         return Err(err(&name, Some(&r.spec.id), "a word list must lie inside the rules directory"));
                     }
-                    let text = std::fs::read_to_string(&p)
-                        .map_err(|e| err(&name, Some(&r.spec.id), format!("cannot read word list {}: {e}", p.display())))?;
+                    let text = std::fs::read_to_string(&p).map_err(|e| {
+                        err(&name, Some(&r.spec.id), format!("cannot read word list {}: {e}", p.display()))
+                    })?;
                     self.resources.insert(rel.clone(), text);
                 }
             }
@@ -323,8 +306,7 @@ impl RuleSet {
     /// Adds the rules of one file. Within one call a duplicate id is an error; with `replace`,
     /// an id that exists from earlier files is replaced (or removed when `disabled`).
     pub fn add_file(&mut self, name: &str, text: &str, replace: bool) -> Result<(), RuleError> {
-        let spec: FileSpec = toml::from_str(text)
-            .map_err(|e| err(name, None, e.to_string().trim_end().to_string()))?;
+        let spec: FileSpec = toml::from_str(text).map_err(|e| err(name, None, e.to_string().trim_end().to_string()))?;
         let mut seen = std::collections::HashSet::new();
         for r in &spec.rule {
             if !seen.insert(r.id.as_str()) {
@@ -343,18 +325,12 @@ impl RuleSet {
                     if r.disabled {
                         self.rules.remove(i);
                     } else {
-                        self.rules[i] = SourcedRule {
-                            file: name.to_string(),
-                            spec: r,
-                        };
+                        self.rules[i] = SourcedRule { file: name.to_string(), spec: r };
                     }
                 }
                 Some(_) => return Err(err(name, Some(&r.id), "duplicate rule id")),
                 None if r.disabled => {}
-                None => self.rules.push(SourcedRule {
-                    file: name.to_string(),
-                    spec: r,
-                }),
+                None => self.rules.push(SourcedRule { file: name.to_string(), spec: r }),
             }
         }
         Ok(())
@@ -482,7 +458,9 @@ pub struct WordSet(std::collections::HashSet<u64>);
 
 impl WordSet {
     fn key(chars: &[char]) -> Option<u64> {
-        (2..=3).contains(&chars.len()).then(|| chars.iter().enumerate().fold(0u64, |k, (i, &c)| k | (c as u64) << (21 * i)))
+        (2..=3)
+            .contains(&chars.len())
+            .then(|| chars.iter().enumerate().fold(0u64, |k, (i, &c)| k | (c as u64) << (21 * i)))
     }
 
     pub fn insert(&mut self, word: &str) {
@@ -582,9 +560,7 @@ impl CompiledRules {
                                 return Err(err(
                                     file,
                                     id,
-                                    format!(
-                                        "map entries must be single characters: {from:?} = {to:?}"
-                                    ),
+                                    format!("map entries must be single characters: {from:?} = {to:?}"),
                                 ))
                             }
                         }
@@ -593,21 +569,20 @@ impl CompiledRules {
                 RuleType::NumericFold => {
                     for (from, to) in r.map.as_ref().ok_or_else(|| need("map"))? {
                         let (Some(f), Some(t)) = (single_char(from), single_char(to)) else {
-                            return Err(err(file, id, format!("map entries must be single characters: {from:?} = {to:?}")));
+                            return Err(err(
+                                file,
+                                id,
+                                format!("map entries must be single characters: {from:?} = {to:?}"),
+                            ));
                         };
                         c.numeric_signs.insert(f, (t, idx, r.between_digits.unwrap_or(false)));
                     }
                 }
                 RuleType::Fold => {
                     for [first, last, target] in r.ranges.as_ref().ok_or_else(|| need("ranges"))? {
-                        let (Some(a), Some(b), Some(t)) =
-                            (single_char(first), single_char(last), single_char(target))
+                        let (Some(a), Some(b), Some(t)) = (single_char(first), single_char(last), single_char(target))
                         else {
-                            return Err(err(
-                                file,
-                                id,
-                                "ranges are [first, last, first_target] of single characters",
-                            ));
+                            return Err(err(file, id, "ranges are [first, last, first_target] of single characters"));
                         };
                         if b < a || (b as u32 - a as u32) > 0x1000 {
                             return Err(err(file, id, format!("bad range {first}..{last}")));
@@ -624,13 +599,14 @@ impl CompiledRules {
                 RuleType::Delete | RuleType::ToSpace => {
                     for ch in r.chars.as_ref().ok_or_else(|| need("chars"))?.to_chars() {
                         if ch == '\n' {
-                            return Err(err(file, id, "line ends are structure and cannot be rewritten by a character rule"));
+                            return Err(err(
+                                file,
+                                id,
+                                "line ends are structure and cannot be rewritten by a character rule",
+                            ));
                         }
-                        let action = if r.kind == RuleType::Delete {
-                            CharAction::Delete(idx)
-                        } else {
-                            CharAction::Space(idx)
-                        };
+                        let action =
+                            if r.kind == RuleType::Delete { CharAction::Delete(idx) } else { CharAction::Space(idx) };
                         c.set_action(ch, action);
                     }
                 }
@@ -641,17 +617,12 @@ impl CompiledRules {
                     if word.is_empty() || !word.chars().all(|ch| ch.is_ascii_alphabetic()) {
                         return Err(err(file, id, "a stray word is one or more ASCII letters"));
                     }
-                    c.stray_words
-                        .insert(word.to_ascii_lowercase(), (repl.clone(), idx));
+                    c.stray_words.insert(word.to_ascii_lowercase(), (repl.clone(), idx));
                 }
                 RuleType::Lexicon => {
                     for (from, to) in r.map.as_ref().ok_or_else(|| need("map"))? {
                         if from.is_empty() {
-                            return Err(err(
-                                file,
-                                id,
-                                "an empty lexicon entry would match everywhere",
-                            ));
+                            return Err(err(file, id, "an empty lexicon entry would match everywhere"));
                         }
                         lexicon_patterns.push(from.clone());
                         lexicon_targets.push((to.clone(), idx));
@@ -664,22 +635,14 @@ impl CompiledRules {
                         RuleType::Dateline => c.datelines.push((regex, idx)),
                         RuleType::Credit => {
                             if regex.capture_names().flatten().all(|n| n != "credit") {
-                                return Err(err(
-                                    file,
-                                    id,
-                                    "a credit pattern needs a group named `credit`",
-                                ));
+                                return Err(err(file, id, "a credit pattern needs a group named `credit`"));
                             }
                             c.credits.push((regex, idx))
                         }
                         RuleType::Furniture => c.furniture.push((regex, idx)),
                         _ => {
                             let position = r.position.ok_or_else(|| need("position"))?;
-                            c.bylines.push(BylineRule {
-                                regex,
-                                position,
-                                rule: idx,
-                            });
+                            c.bylines.push(BylineRule { regex, position, rule: idx });
                         }
                     }
                 }
@@ -698,7 +661,8 @@ impl CompiledRules {
                 },
                 RuleType::WordList => {
                     let rel = r.words.as_ref().ok_or_else(|| need("words"))?;
-                    let text = set.resources.get(rel).ok_or_else(|| err(file, id, format!("word list `{rel}` not found")))?;
+                    let text =
+                        set.resources.get(rel).ok_or_else(|| err(file, id, format!("word list `{rel}` not found")))?;
                     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
                         c.words.insert(line);
                     }
@@ -739,10 +703,8 @@ impl CompiledRules {
         }
         // Characters with an action (any character that folds, possibly into the start of a
         // lexicon entry, has one), number signs, lexicon starts, and every kind of space.
-        let mut busy: Vec<char> = (0x80u32..0x10000)
-            .filter(|&u| c.bmp_actions[u as usize].is_some())
-            .filter_map(char::from_u32)
-            .collect();
+        let mut busy: Vec<char> =
+            (0x80u32..0x10000).filter(|&u| c.bmp_actions[u as usize].is_some()).filter_map(char::from_u32).collect();
         busy.extend(c.numeric_signs.keys());
         busy.extend(c.lexicon_first.iter());
         busy.extend(('\u{80}'..='\u{ffff}').filter(|&ch| crate::text::is_hspace(ch) || crate::text::is_zero_width(ch)));
@@ -862,12 +824,7 @@ fn single_char(s: &str) -> Option<char> {
 }
 
 /// Expands `{var}` references and compiles with a size limit.
-fn compile_pattern(
-    pattern: &str,
-    vars: &BTreeMap<String, String>,
-    file: &str,
-    id: &str,
-) -> Result<Regex, RuleError> {
+fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, id: &str) -> Result<Regex, RuleError> {
     let mut out = String::with_capacity(pattern.len() * 2);
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
@@ -884,9 +841,7 @@ fn compile_pattern(
                     && n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
                     && !n.chars().next().unwrap().is_ascii_digit() =>
             {
-                let value = vars
-                    .get(n)
-                    .ok_or_else(|| err(file, Some(id), format!("unknown variable `{{{n}}}`")))?;
+                let value = vars.get(n).ok_or_else(|| err(file, Some(id), format!("unknown variable `{{{n}}}`")))?;
                 out.push_str(&rest[..open]);
                 out.push_str("(?:");
                 out.push_str(value);
@@ -899,20 +854,12 @@ fn compile_pattern(
             }
         }
         if out.len() > PATTERN_MAX_LEN {
-            return Err(err(
-                file,
-                Some(id),
-                "pattern is too long after expanding variables",
-            ));
+            return Err(err(file, Some(id), "pattern is too long after expanding variables"));
         }
     }
     out.push_str(rest);
     if out.len() > PATTERN_MAX_LEN {
-        return Err(err(
-            file,
-            Some(id),
-            "pattern is too long after expanding variables",
-        ));
+        return Err(err(file, Some(id), "pattern is too long after expanding variables"));
     }
     RegexBuilder::new(&out)
         .size_limit(REGEX_SIZE_LIMIT)
@@ -931,10 +878,7 @@ mod tests {
         assert!(c.ids.iter().any(|i| i == "punct.halfwidth"));
         assert_eq!(
             c.char_action('２'),
-            Some(CharAction::Map(
-                '2',
-                c.ids.iter().position(|i| i == "width.digits").unwrap() as RuleIdx
-            ))
+            Some(CharAction::Map('2', c.ids.iter().position(|i| i == "width.digits").unwrap() as RuleIdx))
         );
         assert!(c.is_sentence_end('。'));
         assert!(c.is_non_initial('，'));
@@ -944,7 +888,12 @@ mod tests {
     fn override_replaces_and_disables() {
         let mut set = RuleSet::builtin();
         let n = set.rules().len();
-        set.add_file("user.toml", "[[rule]]\nid = \"stray.or\"\ntype = \"stray_word\"\ndescription = \"off\"\ndisabled = true\n", true).unwrap();
+        set.add_file(
+            "user.toml",
+            "[[rule]]\nid = \"stray.or\"\ntype = \"stray_word\"\ndescription = \"off\"\ndisabled = true\n",
+            true,
+        )
+        .unwrap();
         assert_eq!(set.rules().len(), n - 1);
         set.add_file("user.toml", "[[rule]]\nid = \"stray.with\"\ntype = \"stray_word\"\ndescription = \"with\"\nword = \"with\"\nreplacement = \"与\"\n", true).unwrap();
         assert_eq!(set.rules().len(), n);
@@ -961,21 +910,22 @@ mod tests {
     fn bad_rule_files_are_errors() {
         let e = compile_one("[[rule]\nid=").unwrap_err();
         assert_eq!(e.file, "bad.toml");
-        let e = compile_one(
-            "[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\nmap = {}\ncolour = 1\n",
-        )
-        .unwrap_err();
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\nmap = {}\ncolour = 1\n")
+            .unwrap_err();
         assert!(e.message.contains("colour"), "{e}");
         let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\n[[rule]]\nid = \"x\"\ntype = \"lexicon\"\ndescription = \"d\"\n").unwrap_err();
         assert!(e.message.contains("duplicate"), "{e}");
-        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"(unclosed\"\n").unwrap_err();
+        let e =
+            compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"(unclosed\"\n")
+                .unwrap_err();
         assert!(e.message.contains("does not compile"), "{e}");
         let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"\\\\w{1000}\\\\w{1000}\\\\w{1000}\"\n").unwrap_err();
         assert!(e.message.contains("does not compile"), "{e}");
-        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"{nosuchvar}\"\n").unwrap_err();
+        let e =
+            compile_one("[[rule]]\nid = \"x\"\ntype = \"dateline\"\ndescription = \"d\"\npattern = \"{nosuchvar}\"\n")
+                .unwrap_err();
         assert!(e.message.contains("unknown variable"), "{e}");
-        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"teleport\"\ndescription = \"d\"\n")
-            .unwrap_err();
+        let e = compile_one("[[rule]]\nid = \"x\"\ntype = \"teleport\"\ndescription = \"d\"\n").unwrap_err();
         assert!(e.message.contains("teleport"), "{e}");
     }
 
@@ -990,7 +940,12 @@ mod tests {
     fn fingerprint_changes_with_rules() {
         let a = RuleSet::builtin();
         let mut b = RuleSet::builtin();
-        b.add_file("u.toml", "[[rule]]\nid = \"stray.or\"\ntype = \"stray_word\"\ndescription = \"d\"\ndisabled = true\n", true).unwrap();
+        b.add_file(
+            "u.toml",
+            "[[rule]]\nid = \"stray.or\"\ntype = \"stray_word\"\ndescription = \"d\"\ndisabled = true\n",
+            true,
+        )
+        .unwrap();
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.fingerprint(), RuleSet::builtin().fingerprint());
     }
