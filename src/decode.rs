@@ -165,6 +165,11 @@ fn detect(bytes: &[u8]) -> (&'static Encoding, usize, Done) {
     if let Ok(s) = std::str::from_utf8(bytes) {
         return (UTF_8, 0, Some((s.to_string(), 0)));
     }
+    // UTF-8 with a few bad sequences (a truncated last character, a damaged byte) is still UTF-8:
+    // no legacy encoding yields long runs of valid multi-byte UTF-8 by accident.
+    if mostly_utf8(bytes) {
+        return (UTF_8, 0, None);
+    }
     let big5_clean = decodes_cleanly(BIG5, bytes);
     let (gb_text, gb_bad) = decode_counting(GB18030, bytes);
     match (gb_bad == 0, big5_clean) {
@@ -198,6 +203,33 @@ fn detect(bytes: &[u8]) -> (&'static Encoding, usize, Done) {
     }
     let (enc, text, bad) = candidates.swap_remove(best);
     (enc, 0, Some((text, bad)))
+}
+
+/// Valid UTF-8 except for at most one malformed sequence per 200 bytes (plus one), with some
+/// multi-byte text.
+fn mostly_utf8(bytes: &[u8]) -> bool {
+    let (mut errors, mut valid, mut multibyte) = (0usize, 0usize, 0usize);
+    let mut rest = bytes;
+    loop {
+        let (ok, next) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                errors += 1;
+                let ok = std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default();
+                (ok, e.error_len().map(|n| e.valid_up_to() + n))
+            }
+        };
+        valid += ok.len();
+        multibyte += ok.bytes().filter(|&b| b >= 0xC0).count();
+        match next {
+            Some(n) => rest = &rest[n..],
+            None => break,
+        }
+        if errors > 1 + bytes.len() / 200 {
+            return false;
+        }
+    }
+    errors > 0 && multibyte >= 4 && errors <= 1 + valid / 200
 }
 
 /// Does `bytes` decode without a single malformed sequence? Stops at the first one.

@@ -67,7 +67,13 @@ impl ParaText {
         let Some((last_start, last)) = self.text[..off].char_indices().next_back() else {
             return self.to_page(off);
         };
-        self.to_page(last_start) + last.len_utf8()
+        // A char that was not copied in step (a replacement can be longer or shorter than what
+        // it replaced: `)` → `）`, `２` → `2`) has an anchor at its end saying where the page
+        // resumes; a copied char is as long in the page as in the text.
+        match self.anchors.binary_search_by_key(&(off as u32), |a| a.0) {
+            Ok(i) => self.anchors[i].1 as usize,
+            Err(_) => self.to_page(last_start) + last.len_utf8(),
+        }
     }
 
     /// Appends a character that is not in the page (a separator), placed at page offset `page`.
@@ -265,17 +271,24 @@ impl Pass<'_> {
         if self.rules.punct_for('(').is_none() && self.rules.punct_for(')').is_none() {
             return;
         }
-        let bytes = self.text.as_bytes();
-        if !bytes.contains(&b'(') && !bytes.contains(&b')') {
+        if !self.text.as_bytes().iter().any(|&b| b == b'(' || b == b')') {
             return;
         }
-        for (i, &b) in bytes.iter().enumerate() {
-            match b {
-                b'(' => self.stack.push(i as u32),
-                b')' => match self.stack.pop() {
+        // Where the last Chinese character so far is: a pair holds Chinese text when that is
+        // after its opening parenthesis (linear, whatever the nesting depth).
+        let mut last_cjk: Option<usize> = None;
+        for (i, c) in self.text.char_indices() {
+            match c {
+                c if c != '(' && c != ')' => {
+                    if is_cjk(self.folded(c)) {
+                        last_cjk = Some(i);
+                    }
+                }
+                '(' => self.stack.push(i as u32),
+                _ => match self.stack.pop() {
                     Some(open) => {
                         let o = open as usize;
-                        let inside_cjk = self.text[o + 1..i].chars().any(|c| is_cjk(self.folded(c)));
+                        let inside_cjk = last_cjk.is_some_and(|k| k > o);
                         let convert = inside_cjk || self.cjk_context(o, 1) || self.cjk_context(i, 1);
                         self.parens.push((open, convert));
                         self.parens.push((i as u32, convert));
@@ -285,7 +298,6 @@ impl Pass<'_> {
                         self.parens.push((i as u32, convert));
                     }
                 },
-                _ => {}
             }
         }
         while let Some(open) = self.stack.pop() {

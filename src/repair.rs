@@ -366,6 +366,10 @@ fn units(
 
 /// Does the paragraph end after line `a`, with `b` the next line of the same block?
 fn paragraph_ends(rules: &CompiledRules, page: &str, a: &Line, b: &Line, layout: PageLayout) -> bool {
+    // A line that starts with a mark no paragraph starts with (`，`, `”`) continues.
+    if page[b.content.clone()].chars().next().is_some_and(|c| rules.is_non_initial(c)) {
+        return false;
+    }
     if layout.indent_page {
         return b.indent;
     }
@@ -447,6 +451,7 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
     let last = w.chars().next_back();
     let first = w.chars().next();
     u.single_line_block
+        && !u.ends_credit
         && !u.furniture
         && !u.label
         && !u.ornament

@@ -76,6 +76,32 @@ impl Item {
     }
 }
 
+/// A column label waiting for the item it names, with what its paragraph carried.
+struct Pending {
+    label: String,
+    holder: Item,
+}
+
+impl Pending {
+    /// Makes the pending label (if any) the section of `item`, with its span, flags and edits.
+    fn give(pending: &mut Option<Pending>, item: &mut Item) {
+        if let Some(Pending { label, mut holder }) = pending.take() {
+            item.section = Some(label);
+            item.span.start = item.span.start.min(holder.span.start);
+            item.span.end = item.span.end.max(holder.span.end);
+            item.flags.append(&mut holder.flags);
+            item.edits.append(&mut holder.edits);
+        }
+    }
+
+    /// The label as an item of its own (furniture).
+    fn alone(self) -> Item {
+        let mut item = self.holder;
+        item.paragraphs.push(self.label);
+        item
+    }
+}
+
 /// Is this line (raw page text) page furniture?
 pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
     if rules.furniture.is_empty() || line.len() > 48 * 4 || char_len(line) > 48 {
@@ -117,7 +143,7 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
     let mut items: Vec<Item> = Vec::new();
     // The item that body text goes to.
     let mut current: Option<usize> = None;
-    let mut pending_section: Option<String> = None;
+    let mut pending_section: Option<Pending> = None;
     let n = paragraphs.len();
     for i in 0..n {
         let next_role = paragraphs.get(i + 1).map(|p| p.role);
@@ -137,7 +163,15 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
                         items[c].section = Some(label);
                         items[c].absorb(p);
                     }
-                    _ => pending_section = Some(label),
+                    _ => {
+                        // The label's paragraph (span, flags, edits) goes with it; a label that a
+                        // newer one replaces before it named anything stands alone.
+                        let mut holder = Item::new(Kind::Furniture, p.span.clone());
+                        holder.absorb(p);
+                        if let Some(prev) = pending_section.replace(Pending { label, holder }) {
+                            items.push(prev.alone());
+                        }
+                    }
                 }
             }
             Role::Headline => {
@@ -156,7 +190,7 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
                     _ => {
                         let mut item = Item::new(Kind::Article, p.span.clone());
                         item.headline = Some(text);
-                        item.section = pending_section.take();
+                        Pending::give(&mut pending_section, &mut item);
                         item.absorb(p);
                         items.push(item);
                         current = Some(items.len() - 1);
@@ -166,15 +200,11 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
             Role::Body => body(rules, p, &mut items, &mut current, &mut pending_section, log),
         }
     }
-    if let Some(label) = pending_section {
+    if pending_section.is_some() {
         // A label with nothing after it: it belongs to the last item, or stands alone.
         match items.iter_mut().rev().find(|it| it.kind != Kind::Furniture && it.section.is_none()) {
-            Some(it) => it.section = Some(label),
-            None => {
-                let mut item = Item::new(Kind::Furniture, 0..0);
-                item.paragraphs.push(label);
-                items.push(item);
-            }
+            Some(it) => Pending::give(&mut pending_section, it),
+            None => items.push(pending_section.take().unwrap().alone()),
         }
     }
     for it in &mut items {
@@ -197,7 +227,7 @@ fn body(
     p: &mut Paragraph,
     items: &mut Vec<Item>,
     current: &mut Option<usize>,
-    pending_section: &mut Option<String>,
+    pending_section: &mut Option<Pending>,
     log: &mut EditLog,
 ) {
     let open = if p.opens {
@@ -228,7 +258,7 @@ fn body(
             Some(c) if items[c].kind == Kind::Photo => c,
             _ => {
                 let mut item = Item::new(Kind::Photo, p.span.clone());
-                item.section = pending_section.take();
+                Pending::give(pending_section, &mut item);
                 items.push(item);
                 items.len() - 1
             }
@@ -251,7 +281,7 @@ fn body(
         Some(c) if !open.starts_item && items[c].kind != Kind::Photo => c,
         _ => {
             let mut item = Item::new(Kind::Brief, p.span.clone());
-            item.section = pending_section.take();
+            Pending::give(pending_section, &mut item);
             items.push(item);
             items.len() - 1
         }
@@ -381,21 +411,29 @@ pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
     if !cur.is_empty() {
         pieces.push(cur);
     }
-    // Merge one-character pieces into a neighbour (the shorter one).
-    let mut i = 0;
-    while i < pieces.len() {
-        if char_len(&pieces[i]) == 1 && pieces.len() > 1 {
-            let piece = pieces.remove(i);
-            let into_next = i < pieces.len() && (i == 0 || char_len(&pieces[i]) <= char_len(&pieces[i - 1]));
-            if into_next {
-                pieces[i].insert_str(0, &piece);
-            } else {
-                pieces[i - 1].push_str(&piece);
+    // Merge one-character pieces into a neighbour (the shorter one), in one pass: a piece that
+    // goes to the next one is carried over to it (`Vec::remove` per piece was quadratic).
+    if pieces.len() > 1 {
+        let lens: Vec<usize> = pieces.iter().map(|p| char_len(p)).collect();
+        let n = pieces.len();
+        let mut out: Vec<String> = Vec::with_capacity(n);
+        let mut carry = String::new();
+        for (k, piece) in pieces.into_iter().enumerate() {
+            let p = if carry.is_empty() { piece } else { std::mem::take(&mut carry) + &piece };
+            if char_len(&p) == 1 {
+                let into_next = k + 1 < n && out.last().map_or(true, |last| lens[k + 1] <= char_len(last));
+                if into_next {
+                    carry = p;
+                    continue;
+                }
+                if let Some(last) = out.last_mut() {
+                    last.push_str(&p);
+                    continue;
+                }
             }
-            i = i.saturating_sub(1);
-            continue;
+            out.push(p);
         }
-        i += 1;
+        pieces = out;
     }
     for p in &mut pieces {
         if p.chars().count() > 2 && p.ends_with('等') {
