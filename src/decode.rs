@@ -70,15 +70,15 @@ pub fn encoding_for_label(label: &str) -> Result<&'static Encoding, DecodeError>
 }
 
 const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
-    (b"\x89PNG\r\n\x1a\n", "PNG image"),
-    (b"\x7fELF", "ELF executable"),
-    (b"%PDF-", "PDF document"),
-    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
     (b"\x1f\x8b", "gzip data"),
-    (b"\xff\xd8\xff", "JPEG image"),
-    (b"GIF8", "GIF image"),
-    (b"II*\x00", "TIFF image"),
-    (b"MM\x00*", "TIFF image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
 ];
 
 /// Decodes a page. `forced` overrides detection (a BOM of another Unicode encoding is then not
@@ -86,7 +86,7 @@ const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
 pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
     for (sig, what) in BINARY_SIGNATURES {
         if bytes.starts_with(sig) {
-            return Err(DecodeError::Binary(format!("starts like a {what}")));
+            return Err(DecodeError::Binary(format!("starts like {what}")));
         }
     }
     let (encoding, bom_len, decoded) = match forced {
