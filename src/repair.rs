@@ -95,11 +95,8 @@ struct Unit {
     label: bool,
     /// Nothing but symbols (`＊＊＊`, `———`): a separator that joins nothing.
     ornament: bool,
-    /// The start and the end of the normalized text (previews for the look-ahead).
-    head: String,
-    tail: String,
-    /// The whole normalized text, when it is short.
-    whole: Option<String>,
+    /// The whole normalized text is short (`whole()` gives it).
+    short: bool,
     /// The text ends like a sentence (see [`ends_sentence`]).
     ends_sentence: bool,
     /// The text ends in a photo credit.
@@ -110,6 +107,23 @@ struct Unit {
     /// one unit (most are) takes it as it is; a chain of units is normalized again as a whole.
     text: ParaText,
     log: EditLog,
+}
+
+impl Unit {
+    /// The start of the normalized text (a preview for the look-ahead).
+    fn head(&self) -> &str {
+        head_bytes(&self.text.text, PREVIEW_BYTES)
+    }
+
+    /// The end of the normalized text.
+    fn tail(&self) -> &str {
+        tail_bytes(&self.text.text, PREVIEW_BYTES)
+    }
+
+    /// The whole normalized text, when it is short.
+    fn whole(&self) -> Option<&str> {
+        self.short.then_some(self.text.text.as_str())
+    }
 }
 
 /// Page-wide layout facts.
@@ -283,8 +297,8 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
                 plan.caption[i],
                 plan.joins[i],
                 plan.headline[i],
-                head_chars(&u.head, 20),
-                tail_chars(&u.tail, 20)
+                head_chars(u.head(), 20),
+                tail_chars(u.tail(), 20)
             );
         }
     }
@@ -416,14 +430,16 @@ fn make_unit(
     let t = text.text.as_str();
     // Previews are cut by bytes (at a character boundary): at three bytes a Chinese character,
     // PREVIEW_BYTES holds more than any dateline, byline or credit.
-    // The text is normalized already: no spaces are left between Chinese characters.
-    let head = head_bytes(t, PREVIEW_BYTES).to_string();
-    let whole = (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS).then(|| t.to_string());
-    let tail = tail_bytes(t, PREVIEW_BYTES).to_string();
+    // The text is normalized already: no spaces are left between Chinese characters. The
+    // previews are slices of it.
+    let head = head_bytes(t, PREVIEW_BYTES);
+    let short = t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS;
+    let whole = short.then_some(t);
+    let tail = tail_bytes(t, PREVIEW_BYTES);
     let ornament = !furniture && !head.is_empty() && !head.chars().any(|c| c.is_alphanumeric());
-    let ends_sentence = ends_sentence(rules, &tail);
-    let ends_credit = !furniture && !label && segment::ends_with_credit(rules, &tail);
-    let opens = !furniture && !label && segment::starts_item(rules, &head, whole.as_deref());
+    let ends_sentence = ends_sentence(rules, tail);
+    let ends_credit = !furniture && !label && segment::ends_with_credit(rules, tail);
+    let opens = !furniture && !label && segment::starts_item(rules, head, whole);
     Unit {
         indent: lines[r.start].indent,
         lines: r,
@@ -432,9 +448,7 @@ fn make_unit(
         furniture,
         label,
         ornament,
-        head,
-        tail,
-        whole,
+        short,
         ends_sentence,
         ends_credit,
         opens,
@@ -446,7 +460,7 @@ fn make_unit(
 /// Could this unit be a headline by its shape: one line, short, not a sentence, not cut
 /// mid-clause.
 fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
-    let Some(w) = &u.whole else { return false };
+    let Some(w) = u.whole() else { return false };
     let n = char_len(w);
     let last = w.chars().next_back();
     let first = w.chars().next();
@@ -503,7 +517,7 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
             && after_end
             && headline_shaped(rules, u)
             && (p.starts[k + 1]
-                || (p.caption[k + 1] && !u.whole.as_deref().is_some_and(|w| w.contains('，')))
+                || (p.caption[k + 1] && !u.whole().is_some_and(|w| w.contains('，')))
                 || caption_follows(units, &p, &chain_end, k + 1));
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
@@ -512,12 +526,12 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         if p.joins[k] {
             // A chain of several units: its ends are read anew.
             chain_end[k] = chain_end[k + 1];
-            let next_tail = if chain_tail[k + 1].is_empty() { &units[k + 1].tail } else { &chain_tail[k + 1] };
-            let next_head = if chain_head[k + 1].is_empty() { &units[k + 1].head } else { &chain_head[k + 1] };
-            let mut t = u.tail.clone();
+            let next_tail = if chain_tail[k + 1].is_empty() { units[k + 1].tail() } else { &chain_tail[k + 1] };
+            let next_head = if chain_head[k + 1].is_empty() { units[k + 1].head() } else { &chain_head[k + 1] };
+            let mut t = u.tail().to_string();
             t.push_str(next_tail);
             chain_tail[k] = tail_bytes(&t, PREVIEW_BYTES).to_string();
-            let mut h = u.head.clone();
+            let mut h = u.head().to_string();
             if h.len() < PREVIEW_BYTES {
                 h.push_str(next_head);
             }
@@ -547,11 +561,11 @@ fn after_end(units: &[Unit], k: usize) -> bool {
 fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
     let Some(params) = &rules.subhead else { return false };
     let (a, b) = (&units[k], &units[k + 1]);
-    let Some(w) = a.whole.as_deref() else { return false };
+    let Some(w) = a.whole() else { return false };
     let chars: Vec<char> = w.chars().collect();
     let (Some(&first), Some(&last)) = (chars.first(), chars.last()) else { return false };
     let quoted = matches!((first, last), ('“', '”') | ('『', '』') | ('「', '」'));
-    let b_head: Vec<char> = b.head.chars().take(2).collect();
+    let b_head: Vec<char> = b.head().chars().take(2).collect();
     a.single_line_block
         && !a.ends_sentence
         && !a.opens
@@ -563,7 +577,7 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
         && b_head.first().is_some_and(|c| !params.starts_open.contains(c) && !rules.is_non_initial(*c))
         && !rules.words.spans(&chars[chars.len().saturating_sub(2)..], &b_head)
         // A dateline cut by the break (`据新华社北京1月9|日电`) is not a subhead.
-        && !segment::starts_item(rules, &format!("{}{}", w, b.head), None)
+        && !segment::starts_item(rules, &format!("{}{}", w, b.head()), None)
 }
 
 /// The chain at `j` is text that ends a sentence, and a caption chain comes right after it.
@@ -579,7 +593,7 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
         return false;
     }
     // A byline on a line of its own is complete.
-    if a.whole.as_deref().is_some_and(|w| segment::is_byline_line(rules, w)) {
+    if a.whole().is_some_and(|w| segment::is_byline_line(rules, w)) {
         return false;
     }
     // A headline starts something new; only the line of a headline before it (a headline set in
@@ -587,7 +601,7 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     if p.headline[k + 1] {
         return headline_shaped(rules, a) && after_end(units, k) && !a.ends_sentence;
     }
-    if b.head.chars().next().is_some_and(|c| rules.is_non_initial(c)) {
+    if b.head().chars().next().is_some_and(|c| rules.is_non_initial(c)) {
         return true;
     }
     if layout.indent_page {
@@ -595,7 +609,7 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     }
     if is_subhead(rules, units, k) {
         if std::env::var_os("NEWSMEND_DEBUG_SUBHEAD").is_some() {
-            eprintln!("SUBHEAD {} | {}", a.whole.as_deref().unwrap_or(""), head_chars(&b.head, 8));
+            eprintln!("SUBHEAD {} | {}", a.whole().unwrap_or(""), head_chars(b.head(), 8));
         }
         return false;
     }
