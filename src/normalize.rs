@@ -271,7 +271,8 @@ impl Pass<'_> {
         if self.rules.punct_for('(').is_none() && self.rules.punct_for(')').is_none() {
             return;
         }
-        if !self.text.as_bytes().iter().any(|&b| b == b'(' || b == b')') {
+        let bytes = self.text.as_bytes();
+        if !bytes.contains(&b'(') && !bytes.contains(&b')') {
             return;
         }
         // Where the last Chinese character so far is: a pair holds Chinese text when that is
