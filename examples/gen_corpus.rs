@@ -31,7 +31,8 @@ use std::time::Instant;
 
 use corpus::{Enc, Generator, Sources};
 
-const USAGE: &str = "usage: gen_corpus --out DIR [--from DIR...] [--mb N] [--encoding utf-8|gb18030|utf-16le] [--seed S] [--force]";
+const USAGE: &str =
+    "usage: gen_corpus --out DIR [--from DIR...] [--mb N] [--encoding utf-8|gb18030|utf-16le] [--seed S] [--force]";
 const MANIFEST: &str = "corpus.json";
 const PAGES_PER_DIR: usize = 1000;
 
@@ -47,7 +48,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut from = Vec::new();
     let mut out = None;
-    let mut mb = 200.0;
+    let mut mb: f64 = 200.0;
     let mut enc = Enc::Utf8;
     let mut seed = 1;
     let mut force = false;
@@ -66,15 +67,10 @@ fn parse_args() -> Result<Args, String> {
             "--mb" => mb = value("--mb")?.parse().map_err(|e| format!("--mb: {e}"))?,
             "--encoding" => {
                 let v = value("--encoding")?;
-                enc = Enc::parse(&v).ok_or_else(|| {
-                    format!("--encoding: `{v}` is not one of utf-8, gb18030, utf-16le")
-                })?;
+                enc = Enc::parse(&v)
+                    .ok_or_else(|| format!("--encoding: `{v}` is not one of utf-8, gb18030, utf-16le"))?;
             }
-            "--seed" => {
-                seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
+            "--seed" => seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--force" => force = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -84,40 +80,25 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let out = out.ok_or_else(|| format!("--out is required\n{USAGE}"))?;
-    if !(mb > 0.0) {
+    if !mb.is_finite() || mb <= 0.0 {
         return Err("--mb must be positive".into());
     }
     if from.is_empty() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        from = [
-            root.join("samples"),
-            root.join("../shared/seed"),
-            root.join("../shared/corpus/dev/raw"),
-        ]
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+        from = [root.join("samples"), root.join("../shared/seed"), root.join("../shared/corpus/dev/raw")]
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .collect();
         if from.is_empty() {
             return Err("no --from given and no default source directory exists".into());
         }
     }
-    Ok(Args {
-        from,
-        out,
-        mb,
-        enc,
-        seed,
-        force,
-    })
+    Ok(Args { from, out, mb, enc, seed, force })
 }
 
 /// The absolute, symlink-free form of `p`, or of its nearest existing ancestor joined with the rest.
 fn resolve(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
     let mut existing = abs.as_path();
     let mut rest = Vec::new();
     while !existing.exists() {
@@ -129,9 +110,7 @@ fn resolve(p: &Path) -> PathBuf {
             _ => break,
         }
     }
-    let mut r = existing
-        .canonicalize()
-        .unwrap_or_else(|_| existing.to_path_buf());
+    let mut r = existing.canonicalize().unwrap_or_else(|_| existing.to_path_buf());
     for name in rest.into_iter().rev() {
         r.push(name);
     }
@@ -157,10 +136,7 @@ fn run() -> Result<(), String> {
     let repo = resolve(Path::new(env!("CARGO_MANIFEST_DIR")));
     let out = resolve(&args.out);
     if out.starts_with(&repo) {
-        return Err(format!(
-            "refusing to write into the repository ({}); write under /tmp",
-            out.display()
-        ));
+        return Err(format!("refusing to write into the repository ({}); write under /tmp", out.display()));
     }
 
     let t0 = Instant::now();
@@ -185,28 +161,15 @@ fn run() -> Result<(), String> {
     let manifest = out.join(MANIFEST);
     if out.exists() {
         let old = fs::read_to_string(&manifest).ok();
-        let nonempty = fs::read_dir(&out)
-            .map_err(|e| format!("{}: {e}", out.display()))?
-            .next()
-            .is_some();
+        let nonempty = fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))?.next().is_some();
         match old {
             Some(old) if old.contains(&params) && !args.force => {
-                eprintln!(
-                    "gen_corpus: {} already holds this corpus; kept (use --force to rewrite)",
-                    out.display()
-                );
+                eprintln!("gen_corpus: {} already holds this corpus; kept (use --force to rewrite)", out.display());
                 println!("{}", out.display());
                 return Ok(());
             }
-            Some(_) if args.force => {
-                fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?
-            }
-            Some(_) => {
-                return Err(format!(
-                    "{} holds another corpus; use --force to replace it",
-                    out.display()
-                ))
-            }
+            Some(_) if args.force => fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?,
+            Some(_) => return Err(format!("{} holds another corpus; use --force to replace it", out.display())),
             None if nonempty => {
                 return Err(format!(
                     "{} is not empty and is not a generated corpus; refusing to touch it",
@@ -245,10 +208,7 @@ fn run() -> Result<(), String> {
     let mut f = fs::File::create(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     writeln!(f, "{{{params}, \"pages\": {pages}, \"bytes\": {total}}}")
         .map_err(|e| format!("{}: {e}", manifest.display()))?;
-    eprintln!(
-        "gen_corpus: {pages} pages, {total} bytes in {:.1}s",
-        t0.elapsed().as_secs_f64()
-    );
+    eprintln!("gen_corpus: {pages} pages, {total} bytes in {:.1}s", t0.elapsed().as_secs_f64());
     println!("{}", out.display());
     Ok(())
 }

@@ -81,7 +81,7 @@ impl Rng {
 
     /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 11) as u128 * n as u128 >> 53) as usize
+        (((self.next_u64() >> 11) as u128 * n as u128) >> 53) as usize
     }
 
     /// Uniform in `[lo, hi)`.
@@ -173,7 +173,12 @@ impl Sources {
     fn from_raw(raw: Vec<RawSource>) -> Sources {
         let mut fingerprint = 0xcbf2_9ce4_8422_2325u64;
         let mut pages = Vec::new();
+        // The same page in several encodings (samples/seed) counts once.
+        let mut seen = std::collections::HashSet::new();
         for r in raw {
+            if !seen.insert(r.text.clone()) {
+                continue;
+            }
             for b in r.text.as_bytes().iter().chain(&[0xFF]) {
                 fingerprint = (fingerprint ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
             }
@@ -181,11 +186,7 @@ impl Sources {
             if articles.is_empty() {
                 continue;
             }
-            let layout = Layout {
-                wrap: wrap_width(&r.text),
-                indent: is_indented(&r.text),
-                traditional: r.traditional,
-            };
+            let layout = Layout { wrap: wrap_width(&r.text), indent: is_indented(&r.text), traditional: r.traditional };
             pages.push(SourcePage {
                 name: r.name,
                 layout,
@@ -200,12 +201,7 @@ impl Sources {
         for (i, p) in pages.iter().enumerate() {
             groups.entry(p.layout).or_default().push(i);
         }
-        Sources {
-            pages,
-            groups,
-            fingerprint,
-            skipped: Vec::new(),
-        }
+        Sources { pages, groups, fingerprint, skipped: Vec::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -238,9 +234,7 @@ fn collect_txt(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -272,8 +266,7 @@ fn blocks(text: &str) -> Vec<Vec<&str>> {
 }
 
 fn ends_sentence(line: &str) -> bool {
-    line.trim_end()
-        .ends_with(['。', '！', '？', '”', '）', ')', '」', '…', '.', '!', '?'])
+    line.trim_end().ends_with(['。', '！', '？', '”', '）', ')', '」', '…', '.', '!', '?'])
 }
 
 fn headline_shaped(block: &[&str]) -> bool {
@@ -282,9 +275,7 @@ fn headline_shaped(block: &[&str]) -> bool {
     }
     let t = block[0].trim();
     let n = t.chars().count();
-    (2..=40).contains(&n)
-        && !ends_sentence(t)
-        && !t.ends_with(['，', ',', '、', '；', ';', '：', ':'])
+    (2..=40).contains(&n) && !ends_sentence(t) && !t.ends_with(['，', ',', '、', '；', ';', '：', ':'])
 }
 
 /// Cuts a page into its preamble and its articles (see the module docs).
@@ -303,28 +294,19 @@ fn split_page(text: &str) -> (String, Vec<String>) {
     // A page without headlines is one brief; a page whose first headline comes after body text
     // keeps that text as an article of its own (a brief), not as preamble.
     let first = starts.first().copied().unwrap_or(bs.len());
-    let pre_is_header = bs[..first]
-        .iter()
-        .all(|b| b.iter().all(|l| l.trim().chars().count() <= 24));
+    let pre = &bs[..first];
+    let pre_is_header = first < bs.len()
+        && pre.iter().map(Vec::len).sum::<usize>() <= 4
+        && pre.iter().all(|b| b.iter().all(|l| l.trim().chars().count() <= 24));
     let (pre_end, mut cuts) = if pre_is_header {
         (first, starts.clone())
     } else {
-        (
-            0,
-            std::iter::once(0)
-                .chain(starts.iter().copied().filter(|&s| s > 0))
-                .collect(),
-        )
+        (0, std::iter::once(0).chain(starts.iter().copied().filter(|&s| s > 0)).collect())
     };
     if cuts.is_empty() && pre_end < bs.len() {
         cuts.push(pre_end);
     }
-    let join = |r: &[Vec<&str>]| {
-        r.iter()
-            .map(|b| b.join("\n"))
-            .collect::<Vec<_>>()
-            .join("\n\n")
-    };
+    let join = |r: &[Vec<&str>]| r.iter().map(|b| b.join("\n")).collect::<Vec<_>>().join("\n\n");
     let preamble = join(&bs[..pre_end]);
     let mut articles = Vec::new();
     for (k, &s) in cuts.iter().enumerate() {
@@ -355,10 +337,7 @@ fn wrap_width(text: &str) -> usize {
 
 fn is_indented(text: &str) -> bool {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let indented = lines
-        .iter()
-        .filter(|l| l.starts_with(['\u{3000}', '\t']) || l.starts_with("  "))
-        .count();
+    let indented = lines.iter().filter(|l| l.starts_with(['\u{3000}', '\t']) || l.starts_with("  ")).count();
     indented >= 2 && indented * 8 >= lines.len()
 }
 
@@ -416,10 +395,7 @@ pub struct Generator<'a> {
 impl<'a> Generator<'a> {
     pub fn new(sources: &'a Sources, seed: u64) -> Generator<'a> {
         assert!(!sources.is_empty(), "no source pages");
-        Generator {
-            sources,
-            rng: Rng::new(seed),
-        }
+        Generator { sources, rng: Rng::new(seed) }
     }
 
     /// The next page: a template's preamble, then articles of the template's layout until the
@@ -445,11 +421,7 @@ impl<'a> Generator<'a> {
             }
         }
         text.push('\n');
-        Page {
-            text,
-            crlf: t.crlf,
-            bom: t.bom,
-        }
+        Page { text, crlf: t.crlf, bom: t.bom }
     }
 
     /// Encoded pages until at least `bytes` bytes in total.
@@ -467,19 +439,15 @@ impl<'a> Generator<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn split_keeps_header_and_articles() {
+        use super::split_page;
         let page = "1998年1月10日 星期六\n第2版\n\n标题一\n\n本报讯 正文。\n\n续文。\n\n标题二\n\n新华社电 正文。";
         let (pre, arts) = split_page(page);
         assert_eq!(pre, "1998年1月10日 星期六\n第2版");
         assert_eq!(
             arts,
-            vec![
-                "标题一\n\n本报讯 正文。\n\n续文。".to_string(),
-                "标题二\n\n新华社电 正文。".to_string()
-            ]
+            vec!["标题一\n\n本报讯 正文。\n\n续文。".to_string(), "标题二\n\n新华社电 正文。".to_string()]
         );
     }
 }
