@@ -21,7 +21,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, RwLock};
 
 use super::faults::Faults;
 use super::walk::{file_id, FileId};
@@ -29,16 +29,22 @@ use super::walk::{file_id, FileId};
 /// Temp files that exist right now.
 static LIVE_TEMPS: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
+/// Gate around creating a temp file: workers create theirs under a shared (read) hold, so that
+/// they do not wait for each other's `open`; abandoning takes it exclusively, so that no temp
+/// file can appear between the clean-up and the exit.
+static CREATE_GATE: LazyLock<RwLock<()>> = LazyLock::new(|| RwLock::new(()));
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Removes every live temp file. Returns holding the registry lock, so that no new temp file can
-/// appear before the caller exits.
-pub fn abandon_temps() -> Option<std::sync::MutexGuard<'static, HashSet<PathBuf>>> {
-    let guard = LIVE_TEMPS.lock().ok()?;
-    for path in guard.iter() {
+/// Removes every live temp file. Returns holding the creation gate exclusively, so that no new
+/// temp file can appear before the caller exits.
+pub fn abandon_temps() -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
+    let gate = CREATE_GATE.write().ok()?;
+    let live = LIVE_TEMPS.lock().ok()?;
+    for path in live.iter() {
         let _ = fs::remove_file(path);
     }
-    Some(guard)
+    Some(gate)
 }
 
 #[derive(Debug, Default)]
@@ -95,12 +101,12 @@ fn create_temp(dir: &Path) -> io::Result<(PathBuf, File)> {
     loop {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".newsmend-{pid}-{seq}.tmp"));
-        // Register first: a second Ctrl-C holding the registry lock then either sees this path
-        // or keeps us from creating the file at all.
-        let mut live = LIVE_TEMPS.lock().map_err(|_| io::Error::other("temp file registry poisoned"))?;
+        // Create and register under a shared hold of the gate: a second Ctrl-C (which takes it
+        // exclusively) then either sees this path registered or keeps us from creating it.
+        let _gate = CREATE_GATE.read().map_err(|_| io::Error::other("temp file gate poisoned"))?;
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => {
-                live.insert(tmp.clone());
+                LIVE_TEMPS.lock().map_err(|_| io::Error::other("temp file registry poisoned"))?.insert(tmp.clone());
                 return Ok((tmp, f));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
