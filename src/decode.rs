@@ -84,11 +84,37 @@ const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
 /// Decodes a page. `forced` overrides detection (a BOM of another Unicode encoding is then not
 /// honoured either: the user said what the bytes are).
 pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
+    check_signatures(bytes)?;
+    decode_detected(bytes, forced)
+}
+
+/// Like [`decode`], but takes the bytes: a page that is valid UTF-8 (the common case) becomes
+/// the text without being copied.
+pub fn decode_owned(mut bytes: Vec<u8>, forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
+    check_signatures(&bytes)?;
+    let utf8_bom = bytes.starts_with(b"\xEF\xBB\xBF");
+    let utf8_wanted = forced.map_or(true, |e| e == UTF_8);
+    // No NUL byte: not UTF-16 (see `detect`), not binary; then valid UTF-8 is UTF-8.
+    if utf8_wanted && !memchr_nul(&bytes) && std::str::from_utf8(&bytes).is_ok() {
+        if utf8_bom {
+            bytes.drain(..3);
+        }
+        let text = String::from_utf8(bytes).expect("checked above");
+        return finish(text, UTF_8, utf8_bom, 0);
+    }
+    decode_detected(&bytes, forced)
+}
+
+fn check_signatures(bytes: &[u8]) -> Result<(), DecodeError> {
     for (sig, what) in BINARY_SIGNATURES {
         if bytes.starts_with(sig) {
             return Err(DecodeError::Binary(format!("starts like {what}")));
         }
     }
+    Ok(())
+}
+
+fn decode_detected(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
     let (encoding, bom_len, decoded) = match forced {
         Some(enc) => {
             let bom = Encoding::for_bom(bytes).filter(|(e, _)| *e == enc).map_or(0, |(_, n)| n);
@@ -100,7 +126,7 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
     if !is_utf16(encoding) && memchr_nul(body) {
         return Err(DecodeError::Binary("contains NUL bytes".into()));
     }
-    let (mut text, malformed) = match decoded {
+    let (text, malformed) = match decoded {
         Some(done) => done,
         None if encoding == UTF_8 => match std::str::from_utf8(body) {
             Ok(s) => (s.to_string(), 0),
@@ -108,6 +134,12 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
         },
         None => decode_counting(encoding, body),
     };
+    finish(text, encoding, bom_len > 0, malformed)
+}
+
+/// The checks on decoded text (too much of it malformed, or control characters: not a page) and
+/// the line-end normalization.
+fn finish(mut text: String, encoding: &'static Encoding, bom: bool, malformed: usize) -> Result<Decoded, DecodeError> {
     let (chars, controls) = count_chars_and_controls(&text);
     if malformed > 0 && malformed * 3 > chars {
         return Err(DecodeError::Undecodable { encoding: encoding.name(), malformed });
@@ -116,7 +148,7 @@ pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded
         return Err(DecodeError::Binary(format!("{controls} control characters in {chars}")));
     }
     let line_ends_normalized = normalize_line_ends(&mut text);
-    Ok(Decoded { text, encoding: encoding.name(), bom: bom_len > 0, malformed, line_ends_normalized })
+    Ok(Decoded { text, encoding: encoding.name(), bom, malformed, line_ends_normalized })
 }
 
 /// Characters, and control characters other than line ends, tabs and form feeds, in one pass
@@ -450,6 +482,24 @@ mod tests {
         let d = decode(&bytes, Some(encoding_for_label("gbk").unwrap())).unwrap();
         assert_eq!(d.text, PAGE);
         assert!(encoding_for_label("klingon").is_err());
+    }
+
+    #[test]
+    fn owned_and_borrowed_decoding_agree() {
+        let samples: Vec<Vec<u8>> = vec![
+            PAGE.as_bytes().to_vec(),
+            [b"\xEF\xBB\xBF".as_slice(), PAGE.as_bytes()].concat(),
+            encode(GB18030, PAGE),
+            [b"\xFF\xFE".as_slice(), &encode(UTF_16LE, PAGE)].concat(),
+            b"a\r\nb\rc".to_vec(),
+            b"GIF89a".to_vec(),
+            b"abc\0def".to_vec(),
+        ];
+        for bytes in samples {
+            let a = decode(&bytes, None).map(|d| (d.text, d.encoding, d.bom, d.malformed));
+            let b = decode_owned(bytes.clone(), None).map(|d| (d.text, d.encoding, d.bom, d.malformed));
+            assert_eq!(a, b, "{bytes:?}");
+        }
     }
 
     #[test]

@@ -137,6 +137,19 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Processes the raw bytes of a page, taking them: a UTF-8 page becomes the page text
+    /// without a copy (see [`decode::decode_owned`]).
+    pub fn process_owned(&self, source: &str, bytes: Vec<u8>) -> Result<PageOutput, PageError> {
+        let t0 = Instant::now();
+        let d = decode::decode_owned(bytes, self.options.encoding).map_err(PageError::Decode)?;
+        let decode_time = t0.elapsed();
+        let mut out = self.process_decoded(source, d.text);
+        out.encoding = d.encoding;
+        out.malformed = d.malformed;
+        out.times.decode = decode_time;
+        Ok(out)
+    }
+
     /// Processes a page that is text already.
     pub fn process_text(&self, source: &str, text: &str) -> PageOutput {
         let mut owned = text.replace("\r\n", "\n");

@@ -280,13 +280,13 @@ fn process_page(ctx: &Ctx, index: usize, job: &Job) -> PageResult {
     };
     let read = read_start.elapsed();
     let source = source_name(&ctx.listing.out_rel(job));
-    let out = match ctx.pipeline.process_bytes(&source, &bytes) {
+    let len = bytes.len() as u64;
+    let out = match ctx.pipeline.process_owned(&source, bytes) {
         Ok(o) => o,
         Err(e) => return PageResult::failed(e.to_string()),
     };
-    let mut stats = PageStats::new(&out, bytes.len() as u64);
+    let mut stats = PageStats::new(&out, len);
     stats.read = read;
-    drop(bytes);
     let jsonl = newsmend::emit::to_jsonl(&out.records);
     drop(out);
     match (target, ctx.out) {
