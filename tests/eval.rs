@@ -16,12 +16,7 @@ fn furniture(text: &str) -> Value {
            "reporters": [], "paragraphs": [text], "captions": []})
 }
 
-fn article(
-    headline: &str,
-    dateline: Option<&str>,
-    reporters: &[&str],
-    paragraphs: &[&str],
-) -> Value {
+fn article(headline: &str, dateline: Option<&str>, reporters: &[&str], paragraphs: &[&str]) -> Value {
     json!({"kind": "article", "section": null, "headline": headline, "dateline": dateline,
            "reporters": reporters, "paragraphs": paragraphs, "captions": []})
 }
@@ -48,17 +43,9 @@ fn gold_a() -> Vec<Value> {
             "国务院侨办发表新年贺词",
             Some("本报讯"),
             &["吴亚明"],
-            &[
-                "新年将至，侨办主任发表贺词。",
-                "贺词说，即将过去的一年很重要。",
-            ],
+            &["新年将至，侨办主任发表贺词。", "贺词说，即将过去的一年很重要。"],
         ),
-        article(
-            "冰城举办冰雕展",
-            None,
-            &["张三"],
-            &["哈尔滨市儿童公园举办冰雕展。"],
-        ),
+        article("冰城举办冰雕展", None, &["张三"], &["哈尔滨市儿童公园举办冰雕展。"]),
         photo("新年灯展", "盖茨堡镇近日举办新年灯展。", Some("刘宇")),
     ]
 }
@@ -67,16 +54,8 @@ fn gold_a() -> Vec<Value> {
 /// 9 + 11 = 20 chars.
 fn gold_b() -> Vec<Value> {
     vec![
-        brief(
-            "新华社北京1月1日电",
-            &["本市昨天召开全市经济工作会议。会议强调稳中求进。（苏宁）"],
-        ),
-        article(
-            "水利项目协调会召开",
-            Some("本报讯"),
-            &["李四", "王五"],
-            &["昨天下午，协调会召开。"],
-        ),
+        brief("新华社北京1月1日电", &["本市昨天召开全市经济工作会议。会议强调稳中求进。（苏宁）"]),
+        article("水利项目协调会召开", Some("本报讯"), &["李四", "王五"], &["昨天下午，协调会召开。"]),
     ]
 }
 
@@ -133,27 +112,14 @@ fn fixture(dir: &Path) {
     write_jsonl(&dir.join("gold").join(format!("{PAGE_A}.jsonl")), &gold_a());
     write_jsonl(&dir.join("gold").join(format!("{PAGE_B}.jsonl")), &gold_b());
     let mut all = Vec::new();
-    for (page, items) in [
-        (PAGE_A, pred_a()),
-        (PAGE_B, pred_b()),
-        (PAGE_EXTRA, pred_extra()),
-    ] {
+    for (page, items) in [(PAGE_A, pred_a()), (PAGE_B, pred_b()), (PAGE_EXTRA, pred_extra())] {
         let records = as_tool_output(&format!("{page}.txt"), &items);
         write_jsonl(&dir.join("pred").join(format!("{page}.jsonl")), &records);
         all.extend(records);
     }
     // A blank line in the middle must be skipped.
     all.insert(2, Value::Null);
-    let text: String = all
-        .iter()
-        .map(|l| {
-            if l.is_null() {
-                "\n".to_string()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let text: String = all.iter().map(|l| if l.is_null() { "\n".to_string() } else { format!("{l}\n") }).collect();
     fs::write(dir.join("pred.jsonl"), text).unwrap();
 }
 
@@ -173,10 +139,7 @@ fn close(a: f64, b: f64) -> bool {
 fn keys_line_up_between_gold_and_tool_output() {
     let (_dir, gold, pred) = load_fixture();
     assert_eq!(gold.keys().collect::<Vec<_>>(), [PAGE_A, PAGE_B]);
-    assert_eq!(
-        pred.keys().collect::<Vec<_>>(),
-        [PAGE_A, PAGE_B, PAGE_EXTRA]
-    );
+    assert_eq!(pred.keys().collect::<Vec<_>>(), [PAGE_A, PAGE_B, PAGE_EXTRA]);
     assert_eq!(gold[PAGE_A].len(), 4);
     assert_eq!(pred[PAGE_B].len(), 3);
 }
@@ -187,10 +150,7 @@ fn directory_and_single_file_load_the_same() {
     let pred_file = eval::load_records(dir.path().join("pred.jsonl")).unwrap();
     assert_eq!(pred_dir, pred_file);
     let gold = eval::load_records(dir.path().join("gold")).unwrap();
-    assert_eq!(
-        eval::evaluate(&gold, &pred_dir, None),
-        eval::evaluate(&gold, &pred_file, None)
-    );
+    assert_eq!(eval::evaluate(&gold, &pred_dir, None), eval::evaluate(&gold, &pred_file, None));
 }
 
 #[test]
@@ -211,54 +171,27 @@ fn known_answers() {
     // Pairs: 3 exact + (冰城 gold, 冰雕节 pred) + (brief, edited brief); the 国务院 article is
     // missed (not paired with the 冰城 prediction, thanks to the similarity pairing) and 广告 is
     // spurious.
-    assert_eq!(
-        (r.items.aligned_pairs, r.items.missed, r.items.spurious),
-        (5, 1, 1)
-    );
+    assert_eq!((r.items.aligned_pairs, r.items.missed, r.items.spurious), (5, 1, 1));
 
     let f = &r.fields;
     assert_eq!(f.pairs, 5);
     for (name, score) in f.iter() {
-        let expected = if name == "headline" || name == "paragraphs" {
-            4
-        } else {
-            5
-        };
+        let expected = if name == "headline" || name == "paragraphs" { 4 } else { 5 };
         assert_eq!(score.equal, expected, "{name}");
         assert!(close(score.accuracy, expected as f64 / 5.0), "{name}");
     }
 
     // Boundaries: keys of A's furniture and photo and of both gold items of B are predicted
     // (B's edit comes after the first 12 characters); 冰城举办冰雕节… and 广告 are wrong.
-    assert_eq!(
-        (
-            r.boundaries.gold,
-            r.boundaries.predicted,
-            r.boundaries.matched
-        ),
-        (6, 6, 4)
-    );
+    assert_eq!((r.boundaries.gold, r.boundaries.predicted, r.boundaries.matched), (6, 6, 4));
     assert!(close(r.boundaries.precision, 4.0 / 6.0));
     assert!(close(r.boundaries.recall, 4.0 / 6.0));
     assert!(close(r.boundaries.f1, 4.0 / 6.0));
 
-    assert_eq!(
-        (r.captions.gold, r.captions.predicted, r.captions.matched),
-        (1, 1, 1)
-    );
-    assert_eq!(
-        (
-            r.caption_credits.gold,
-            r.caption_credits.predicted,
-            r.caption_credits.matched
-        ),
-        (1, 1, 1)
-    );
+    assert_eq!((r.captions.gold, r.captions.predicted, r.captions.matched), (1, 1, 1));
+    assert_eq!((r.caption_credits.gold, r.caption_credits.predicted, r.caption_credits.matched), (1, 1, 1));
     // Reporters: 吴亚明 went with the missing article.
-    assert_eq!(
-        (r.reporters.gold, r.reporters.predicted, r.reporters.matched),
-        (4, 3, 3)
-    );
+    assert_eq!((r.reporters.gold, r.reporters.predicted, r.reporters.matched), (4, 3, 3));
     assert!(close(r.reporters.precision, 1.0));
     assert!(close(r.reporters.recall, 0.75));
 
@@ -275,10 +208,7 @@ fn known_answers() {
     let a = &r.worst_pages[0];
     assert_eq!(a.key, PAGE_A);
     assert_eq!((a.gold_items, a.predicted_items, a.exact_items), (4, 3, 2));
-    assert_eq!(
-        (a.missed_items, a.spurious_items, a.edits, a.gold_chars),
-        (1, 0, 41, 93)
-    );
+    assert_eq!((a.missed_items, a.spurious_items, a.edits, a.gold_chars), (1, 0, 41, 93));
     let d = a.diff.as_ref().unwrap();
     assert_eq!(d.field, "headline");
     assert_eq!((d.gold_item, d.predicted_item), (Some(3), Some(2)));
@@ -300,7 +230,8 @@ fn raw_cer_and_reduction() {
     let (_dir, gold, pred) = load_fixture();
     // Raw text for page B only: half-width punctuation (6 substitutions: 。。（）in the brief,
     // ，。in the article) and line breaks and blanks, which do not count.
-    let raw_b = "本市昨天召开全市经济工作会议. 会议强调稳中求进.(苏宁)\n\n水利项目协调会召开\n本报讯 昨天下午,协调会召开.\n";
+    let raw_b =
+        "本市昨天召开全市经济工作会议. 会议强调稳中求进.(苏宁)\n\n水利项目协调会召开\n本报讯 昨天下午,协调会召开.\n";
     // "本报讯" is in the raw text but not in gold's text (datelines are not text): 3 more edits.
     let raw = BTreeMap::from([(PAGE_B.to_string(), raw_b.to_string())]);
     let r = eval::evaluate(&gold, &pred, Some(&raw));
@@ -340,10 +271,7 @@ fn missing_page_counts_as_empty_prediction() {
     let (_dir, gold, mut pred) = load_fixture();
     pred.remove(PAGE_B);
     let r = eval::evaluate(&gold, &pred, None);
-    assert_eq!(
-        (r.pages.missing, r.pages.missing_keys.clone()),
-        (1, vec![PAGE_B.to_string()])
-    );
+    assert_eq!((r.pages.missing, r.pages.missing_keys.clone()), (1, vec![PAGE_B.to_string()]));
     assert_eq!(r.items.predicted, 3);
     assert_eq!(r.cer.edits, 41 + 48);
     assert_eq!(r.reporters.matched, 1);
@@ -355,27 +283,18 @@ fn missing_page_counts_as_empty_prediction() {
 #[test]
 fn captions_and_credits_are_matched_as_multisets() {
     let page = |items: Vec<Value>| -> Pages {
-        let items = items
-            .into_iter()
-            .map(|v| serde_json::from_value(v).unwrap())
-            .collect();
+        let items = items.into_iter().map(|v| serde_json::from_value(v).unwrap()).collect();
         BTreeMap::from([("p".to_string(), items)])
     };
-    let gold = page(vec![
-        photo("甲", "图一", Some("周确")),
-        photo("乙", "图二", Some("刘宇")),
-        photo("丙", "图三", None),
-    ]);
+    let gold =
+        page(vec![photo("甲", "图一", Some("周确")), photo("乙", "图二", Some("刘宇")), photo("丙", "图三", None)]);
     let pred = page(vec![
         photo("甲", "图一", Some("周确")),
         photo("乙", "图二", Some("刘")),
         photo("丙", "图三说明", Some("王")),
     ]);
     let r = eval::evaluate(&gold, &pred, None);
-    assert_eq!(
-        (r.captions.gold, r.captions.predicted, r.captions.matched),
-        (3, 3, 2)
-    );
+    assert_eq!((r.captions.gold, r.captions.predicted, r.captions.matched), (3, 3, 2));
     // Credits: gold has two credited captions, the prediction three; only 图一/周确 matches.
     let c = &r.caption_credits;
     assert_eq!((c.gold, c.predicted, c.matched), (2, 3, 1));
@@ -394,8 +313,8 @@ fn report_renders_and_serializes() {
         "items exact (rate)",
         "50.00%",
         "31.2057%", // 44 / 141
-        "66.67%", // boundaries
-        "75.00%", // reporter recall
+        "66.67%",   // boundaries
+        "75.00%",   // reporter recall
         "raw character error rate",
         "CER on those pages",
         PAGE_A,
@@ -405,18 +324,10 @@ fn report_renders_and_serializes() {
         assert!(table.contains(needle), "missing {needle:?} in\n{table}");
     }
     // Columns line up: every row of the field table has its percentage ending at one column.
-    let field_rows: Vec<&str> = table
-        .lines()
-        .skip_while(|l| !(l.starts_with("field ") && l.ends_with("equal")))
-        .take(8)
-        .collect();
-    let ends: Vec<usize> = field_rows
-        .iter()
-        .map(|l| {
-            l.find('%')
-                .unwrap_or_else(|| l.find("accuracy").unwrap() + 7)
-        })
-        .collect();
+    let field_rows: Vec<&str> =
+        table.lines().skip_while(|l| !(l.starts_with("field ") && l.ends_with("equal"))).take(8).collect();
+    let ends: Vec<usize> =
+        field_rows.iter().map(|l| l.find('%').unwrap_or_else(|| l.find("accuracy").unwrap() + 7)).collect();
     assert!(ends.windows(2).all(|w| w[0] == w[1]), "{field_rows:#?}");
 
     let json = serde_json::to_value(&r).unwrap();

@@ -13,11 +13,20 @@ fn samples() -> PathBuf {
 fn run_cli(page: &Path) -> Vec<Record> {
     let out = Command::new(env!("CARGO_BIN_EXE_newsmend")).arg("run").arg(page).arg("--stdout").output().expect("runs");
     assert!(out.status.success(), "{}: {}", page.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect("a record per line")).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record per line"))
+        .collect()
 }
 
 fn gold(path: &Path) -> Vec<GoldFields> {
-    std::fs::read_to_string(path).unwrap().lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn assert_gold(page: &Path, gold_path: &Path) {
@@ -84,7 +93,10 @@ fn clean_page_passes_through_unchanged() {
     let out = p.process_text("clean.txt", page);
     assert_eq!(out.records.len(), 1);
     let r = &out.records[0];
-    assert_eq!(r.paragraphs[0], "昨天上午，全区老干部情况通报会召开。市委常委、区委书记出席会议并通报2023年以来全区主要工作完成情况。");
+    assert_eq!(
+        r.paragraphs[0],
+        "昨天上午，全区老干部情况通报会召开。市委常委、区委书记出席会议并通报2023年以来全区主要工作完成情况。"
+    );
     assert_eq!(r.paragraphs[1], "全年预计完成地区生产总值2250亿元，增长7.1%；规模以上工业总产值超3900亿元。联东U谷·国经湖塘科创港项目总建筑面积约8.8万平方米。");
     // The only edit is the byline being taken out (the space between 记者 and the name goes with
     // it): nothing outside the byline was changed.

@@ -40,19 +40,10 @@ impl PipelineArgs {
             None => RuleSet::builtin(),
         };
         let encoding = match &self.encoding {
-            Some(name) => {
-                Some(newsmend::decode::encoding_for_label(name).map_err(|e| e.to_string())?)
-            }
+            Some(name) => Some(newsmend::decode::encoding_for_label(name).map_err(|e| e.to_string())?),
             None => None,
         };
-        Pipeline::new(
-            &rules,
-            Options {
-                explain: self.explain,
-                encoding,
-            },
-        )
-        .map_err(|e| format!("bad rules: {e}"))
+        Pipeline::new(&rules, Options { explain: self.explain, encoding }).map_err(|e| format!("bad rules: {e}"))
     }
 }
 

@@ -29,11 +29,7 @@ use crate::record::GoldFields;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     /// A gold item aligned with a predicted item; `exact` when all compared fields are equal.
-    Pair {
-        gold: usize,
-        pred: usize,
-        exact: bool,
-    },
+    Pair { gold: usize, pred: usize, exact: bool },
     /// A gold item with no predicted counterpart.
     Missed(usize),
     /// A predicted item with no gold counterpart.
@@ -65,11 +61,7 @@ pub(crate) fn align(gold: &[GoldFields], pred: &[GoldFields]) -> Vec<Step> {
     while i < g && j < p {
         if equal[i * p + j] && lcs[i * width + j] == lcs[(i + 1) * width + j + 1] + 1 {
             pair_gap(gold, pred, gap_gold..i, gap_pred..j, &mut steps);
-            steps.push(Step::Pair {
-                gold: i,
-                pred: j,
-                exact: true,
-            });
+            steps.push(Step::Pair { gold: i, pred: j, exact: true });
             i += 1;
             j += 1;
             (gap_gold, gap_pred) = (i, j);
@@ -104,10 +96,7 @@ fn pair_gap(
         if a < b {
             best_injection(a, b, sim)
         } else {
-            best_injection(b, a, |s, l| sim(l, s))
-                .into_iter()
-                .map(|(s, l)| (l, s))
-                .collect()
+            best_injection(b, a, |s, l| sim(l, s)).into_iter().map(|(s, l)| (l, s)).collect()
         }
     };
     let (mut x, mut y) = (0, 0);
@@ -115,11 +104,7 @@ fn pair_gap(
         steps.extend((x..pg).map(|k| Step::Missed(gs + k)));
         steps.extend((y..pp).map(|k| Step::Spurious(ps + k)));
         let exact = gold[gs + pg] == pred[ps + pp];
-        steps.push(Step::Pair {
-            gold: gs + pg,
-            pred: ps + pp,
-            exact,
-        });
+        steps.push(Step::Pair { gold: gs + pg, pred: ps + pp, exact });
         (x, y) = (pg + 1, pp + 1);
     }
     steps.extend((x..a).map(|k| Step::Missed(gs + k)));
@@ -129,11 +114,7 @@ fn pair_gap(
 /// Pairs each of `short` items with one of `long` items (`short < long`), in order, maximizing the
 /// total similarity; returns `(short, long)` offset pairs in order. Ties prefer pairing earlier
 /// long items, i.e. leaving the trailing ones unpaired.
-fn best_injection(
-    short: usize,
-    long: usize,
-    sim: impl Fn(usize, usize) -> u64,
-) -> Vec<(usize, usize)> {
+fn best_injection(short: usize, long: usize, sim: impl Fn(usize, usize) -> u64) -> Vec<(usize, usize)> {
     let width = long + 1;
     // best[i * width + j]: the best total pairing the first i short items with the first j long
     // items; infeasible (j < i) cells stay None.
@@ -190,16 +171,9 @@ pub(crate) fn similarity(a: &Bigrams, b: &Bigrams) -> u64 {
     if a.total + b.total == 0 {
         return 0;
     }
-    let (small, large) = if a.counts.len() <= b.counts.len() {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    let common: u64 = small
-        .counts
-        .iter()
-        .map(|(k, &n)| u64::from(n.min(large.counts.get(k).copied().unwrap_or(0))))
-        .sum();
+    let (small, large) = if a.counts.len() <= b.counts.len() { (a, b) } else { (b, a) };
+    let common: u64 =
+        small.counts.iter().map(|(k, &n)| u64::from(n.min(large.counts.get(k).copied().unwrap_or(0)))).sum();
     2 * common * 1000 / (a.total + b.total)
 }
 
@@ -221,10 +195,7 @@ mod tests {
     }
 
     fn exact_count(steps: &[Step]) -> usize {
-        steps
-            .iter()
-            .filter(|s| matches!(s, Step::Pair { exact: true, .. }))
-            .count()
+        steps.iter().filter(|s| matches!(s, Step::Pair { exact: true, .. })).count()
     }
 
     #[test]
@@ -246,24 +217,11 @@ mod tests {
 
     #[test]
     fn uneven_gap_pairs_by_similarity() {
-        let gold = vec![
-            item("今天天气很好我们去公园"),
-            item("北京市人民政府召开会议"),
-        ];
+        let gold = vec![item("今天天气很好我们去公园"), item("北京市人民政府召开会议")];
         // The first gold item is missing, the second is slightly changed.
         let pred = vec![item("北京市人民政府召开了会议")];
         let steps = align(&gold, &pred);
-        assert_eq!(
-            steps,
-            vec![
-                Step::Missed(0),
-                Step::Pair {
-                    gold: 1,
-                    pred: 0,
-                    exact: false
-                }
-            ]
-        );
+        assert_eq!(steps, vec![Step::Missed(0), Step::Pair { gold: 1, pred: 0, exact: false }]);
     }
 
     #[test]
@@ -274,16 +232,8 @@ mod tests {
         assert_eq!(
             steps,
             vec![
-                Step::Pair {
-                    gold: 0,
-                    pred: 0,
-                    exact: false
-                },
-                Step::Pair {
-                    gold: 1,
-                    pred: 1,
-                    exact: false
-                },
+                Step::Pair { gold: 0, pred: 0, exact: false },
+                Step::Pair { gold: 1, pred: 1, exact: false },
                 Step::Spurious(2)
             ]
         );
@@ -291,14 +241,8 @@ mod tests {
 
     #[test]
     fn every_index_appears_once() {
-        let gold: Vec<_> = ["a", "b", "c", "d", "e", "b"]
-            .iter()
-            .map(|t| item(t))
-            .collect();
-        let pred: Vec<_> = ["x", "b", "d", "y", "z", "w", "e"]
-            .iter()
-            .map(|t| item(t))
-            .collect();
+        let gold: Vec<_> = ["a", "b", "c", "d", "e", "b"].iter().map(|t| item(t)).collect();
+        let pred: Vec<_> = ["x", "b", "d", "y", "z", "w", "e"].iter().map(|t| item(t)).collect();
         let steps = align(&gold, &pred);
         let mut gs = vec![0; gold.len()];
         let mut ps = vec![0; pred.len()];

@@ -26,12 +26,7 @@ use std::collections::HashMap;
 pub fn levenshtein(a: &[char], b: &[char]) -> usize {
     let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let (a, b) = (&a[prefix..], &b[prefix..]);
-    let suffix = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
+    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
     let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
     let (pattern, text) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if pattern.is_empty() {
@@ -196,24 +191,14 @@ mod tests {
     }
 
     fn wide_alphabet(max: usize) -> impl Strategy<Value = Vec<char>> {
-        prop::collection::vec(
-            prop::char::ranges(vec!['a'..='z', '\u{4e00}'..='\u{4e3f}'].into()),
-            0..max,
-        )
+        prop::collection::vec(prop::char::ranges(vec!['a'..='z', '\u{4e00}'..='\u{4e3f}'].into()), 0..max)
     }
 
     /// A string and a few random edits of it: long shared stretches, as in real model output.
     fn near_pair() -> impl Strategy<Value = (Vec<char>, Vec<char>)> {
         (
             small_alphabet(400),
-            prop::collection::vec(
-                (
-                    any::<prop::sample::Index>(),
-                    0u8..3,
-                    prop::char::range('a', 'd'),
-                ),
-                0..12,
-            ),
+            prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::char::range('a', 'd')), 0..12),
         )
             .prop_map(|(a, edits)| {
                 let mut b = a.clone();
@@ -276,12 +261,8 @@ mod tests {
             seed
         };
         // 3 000 distinct CJK characters, like a newspaper page.
-        let a: Vec<char> = (0..30_000)
-            .map(|_| char::from_u32(0x4e00 + (next() % 3000) as u32).unwrap())
-            .collect();
-        let b: Vec<char> = (0..30_000)
-            .map(|_| char::from_u32(0x4e00 + (next() % 3000) as u32).unwrap())
-            .collect();
+        let a: Vec<char> = (0..30_000).map(|_| char::from_u32(0x4e00 + (next() % 3000) as u32).unwrap()).collect();
+        let b: Vec<char> = (0..30_000).map(|_| char::from_u32(0x4e00 + (next() % 3000) as u32).unwrap()).collect();
         let start = std::time::Instant::now();
         let d = levenshtein(&a, &b);
         let unrelated = start.elapsed();

@@ -30,22 +30,11 @@ use crate::record::GoldFields;
 #[derive(Debug)]
 pub enum EvalError {
     /// A file or directory could not be read.
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A line is not a valid record. `line` is 1-based.
-    Json {
-        path: PathBuf,
-        line: usize,
-        source: serde_json::Error,
-    },
+    Json { path: PathBuf, line: usize, source: serde_json::Error },
     /// Two files of a directory map to the same page key (e.g. `a.jsonl` and `a.txt.jsonl`).
-    DuplicatePage {
-        key: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
+    DuplicatePage { key: String, first: PathBuf, second: PathBuf },
 }
 
 impl fmt::Display for EvalError {
@@ -55,12 +44,9 @@ impl fmt::Display for EvalError {
             EvalError::Json { path, line, source } => {
                 write!(f, "{}:{line}: not a valid record: {source}", path.display())
             }
-            EvalError::DuplicatePage { key, first, second } => write!(
-                f,
-                "{} and {} are both page {key:?}",
-                first.display(),
-                second.display()
-            ),
+            EvalError::DuplicatePage { key, first, second } => {
+                write!(f, "{} and {} are both page {key:?}", first.display(), second.display())
+            }
         }
     }
 }
@@ -106,10 +92,7 @@ pub fn page_key(name: &str) -> String {
 /// file itself. Within a page, records keep their file order.
 pub fn load_records(path: impl AsRef<Path>) -> Result<Pages, EvalError> {
     let path = path.as_ref();
-    let meta = fs::metadata(path).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = fs::metadata(path).map_err(|source| EvalError::Io { path: path.to_path_buf(), source })?;
     if meta.is_dir() {
         load_dir(path)
     } else {
@@ -118,10 +101,7 @@ pub fn load_records(path: impl AsRef<Path>) -> Result<Pages, EvalError> {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
-    move |source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| EvalError::Io { path: path.to_path_buf(), source }
 }
 
 fn load_dir(root: &Path) -> Result<Pages, EvalError> {
@@ -132,17 +112,10 @@ fn load_dir(root: &Path) -> Result<Pages, EvalError> {
     let mut origin: HashMap<String, PathBuf> = HashMap::new();
     for file in files {
         let rel = file.strip_prefix(root).unwrap_or(&file);
-        let rel: Vec<String> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
+        let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
         let key = page_key(&rel.join("/"));
         if let Some(first) = origin.get(&key) {
-            return Err(EvalError::DuplicatePage {
-                key,
-                first: first.clone(),
-                second: file,
-            });
+            return Err(EvalError::DuplicatePage { key, first: first.clone(), second: file });
         }
         let items = read_lines::<GoldFields>(&file)?;
         origin.insert(key.clone(), file);
@@ -176,12 +149,7 @@ struct SourcedLine {
 }
 
 fn load_file(path: &Path) -> Result<Pages, EvalError> {
-    let fallback = page_key(
-        &path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
+    let fallback = page_key(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let lines = read_lines::<SourcedLine>(path)?;
     let mut pages: Pages = BTreeMap::new();
     for SourcedLine { source, fields } in lines {
@@ -217,15 +185,9 @@ mod tests {
     #[test]
     fn keys_line_up() {
         assert_eq!(page_key("pd19980101-p02-0014.jsonl"), "pd19980101-p02-0014");
-        assert_eq!(
-            page_key("pd19980101-p02-0014.txt.jsonl"),
-            "pd19980101-p02-0014"
-        );
+        assert_eq!(page_key("pd19980101-p02-0014.txt.jsonl"), "pd19980101-p02-0014");
         assert_eq!(page_key("pd19980101-p02-0014.txt"), "pd19980101-p02-0014");
-        assert_eq!(
-            page_key("000_84ecbbf29989ab47.gold.jsonl"),
-            "000_84ecbbf29989ab47"
-        );
+        assert_eq!(page_key("000_84ecbbf29989ab47.gold.jsonl"), "000_84ecbbf29989ab47");
         assert_eq!(page_key("./raw/a/b.txt"), "raw/a/b");
         assert_eq!(page_key("raw\\a\\b.txt"), "raw/a/b");
         assert_eq!(page_key("pages/2024-02-05/p3.txt"), "pages/2024-02-05/p3");
@@ -239,11 +201,7 @@ mod tests {
     fn bad_line_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("p.jsonl");
-        fs::write(
-            &file,
-            "{\"kind\":\"brief\",\"paragraphs\":[\"x\"]}\n\n{\"kind\":\"nope\"}\n",
-        )
-        .unwrap();
+        fs::write(&file, "{\"kind\":\"brief\",\"paragraphs\":[\"x\"]}\n\n{\"kind\":\"nope\"}\n").unwrap();
         let err = load_records(&file).unwrap_err();
         match &err {
             EvalError::Json { path, line, .. } => {

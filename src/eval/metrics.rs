@@ -9,8 +9,7 @@ use rayon::prelude::*;
 use super::align::{align, Step};
 use super::distance::levenshtein;
 use super::report::{
-    CerStats, FieldDiff, FieldScore, FieldStats, ItemStats, PageStats, PageSummary,
-    PrecisionRecall, RawCer, Report,
+    CerStats, FieldDiff, FieldScore, FieldStats, ItemStats, PageStats, PageSummary, PrecisionRecall, RawCer, Report,
 };
 use super::{EvalOptions, Pages};
 use crate::record::GoldFields;
@@ -23,15 +22,7 @@ pub const DIFF_WIDTH: usize = 120;
 
 /// The compared fields, in the order used for field accuracy and for choosing which difference a
 /// [`FieldDiff`] shows.
-pub const FIELD_NAMES: [&str; 7] = [
-    "kind",
-    "section",
-    "headline",
-    "dateline",
-    "reporters",
-    "paragraphs",
-    "captions",
-];
+pub const FIELD_NAMES: [&str; 7] = ["kind", "section", "headline", "dateline", "reporters", "paragraphs", "captions"];
 
 /// An item's text: headline, then every paragraph, then every caption text, concatenated without
 /// separators and with all whitespace (`char::is_whitespace`, which includes the ideographic space
@@ -40,11 +31,7 @@ pub const FIELD_NAMES: [&str; 7] = [
 /// Section, dateline, reporters and credits are left out: they are scored by their own metrics,
 /// and leaving them out keeps the text a plain reading of the article.
 pub fn item_text(item: &GoldFields) -> String {
-    let parts = item
-        .headline
-        .iter()
-        .chain(&item.paragraphs)
-        .chain(item.captions.iter().map(|c| &c.text));
+    let parts = item.headline.iter().chain(&item.paragraphs).chain(item.captions.iter().map(|c| &c.text));
     let mut text = String::new();
     for part in parts {
         text.extend(part.chars().filter(|c| !c.is_whitespace()));
@@ -54,18 +41,12 @@ pub fn item_text(item: &GoldFields) -> String {
 
 /// A page's text for the character error rate: the [`item_text`] of every item, in order.
 pub fn page_text(items: &[GoldFields]) -> Vec<char> {
-    items
-        .iter()
-        .flat_map(|i| item_text(i).chars().collect::<Vec<_>>())
-        .collect()
+    items.iter().flat_map(|i| item_text(i).chars().collect::<Vec<_>>()).collect()
 }
 
 /// An item's boundary key: the first [`BOUNDARY_PREFIX_CHARS`] characters of its [`item_text`].
 pub fn boundary_key(item: &GoldFields) -> String {
-    item_text(item)
-        .chars()
-        .take(BOUNDARY_PREFIX_CHARS)
-        .collect()
+    item_text(item).chars().take(BOUNDARY_PREFIX_CHARS).collect()
 }
 
 fn field_equal(g: &GoldFields, p: &GoldFields) -> [bool; 7] {
@@ -126,10 +107,7 @@ pub(crate) struct Counts {
 
 impl Counts {
     /// Size of the multiset intersection of `gold` and `pred`.
-    fn multiset<T: Hash + Eq>(
-        gold: impl IntoIterator<Item = T>,
-        pred: impl IntoIterator<Item = T>,
-    ) -> Counts {
+    fn multiset<T: Hash + Eq>(gold: impl IntoIterator<Item = T>, pred: impl IntoIterator<Item = T>) -> Counts {
         let mut remaining: HashMap<T, usize> = HashMap::new();
         let mut counts = Counts::default();
         for g in gold {
@@ -204,11 +182,7 @@ pub(crate) fn evaluate_page(
     let mut first_unpaired = None;
     for step in &steps {
         match *step {
-            Step::Pair {
-                gold: gi,
-                pred: pi,
-                exact,
-            } => {
+            Step::Pair { gold: gi, pred: pi, exact } => {
                 pairs += 1;
                 exact_items += usize::from(exact);
                 let eq = field_equal(&gold[gi], &pred[pi]);
@@ -217,8 +191,7 @@ pub(crate) fn evaluate_page(
                 }
                 if diff.is_none() {
                     if let Some(f) = eq.iter().position(|e| !e) {
-                        let (g, p) =
-                            excerpt_pair(&field_json(&gold[gi], f), &field_json(&pred[pi], f));
+                        let (g, p) = excerpt_pair(&field_json(&gold[gi], f), &field_json(&pred[pi], f));
                         diff = Some(FieldDiff {
                             gold_item: Some(gi + 1),
                             predicted_item: Some(pi + 1),
@@ -268,10 +241,7 @@ pub(crate) fn evaluate_page(
 
     let boundaries = Counts::multiset(gold.iter().map(boundary_key), pred.iter().map(boundary_key));
     let caption_texts = |items: &[GoldFields]| -> Vec<String> {
-        items
-            .iter()
-            .flat_map(|i| i.captions.iter().map(|c| c.text.clone()))
-            .collect()
+        items.iter().flat_map(|i| i.captions.iter().map(|c| c.text.clone())).collect()
     };
     let captions = Counts::multiset(caption_texts(gold), caption_texts(pred));
     let credited = |items: &[GoldFields]| -> Vec<(String, String)> {
@@ -282,10 +252,7 @@ pub(crate) fn evaluate_page(
             .collect()
     };
     let credits = Counts::multiset(credited(gold), credited(pred));
-    let reporters = Counts::multiset(
-        gold.iter().flat_map(|i| &i.reporters),
-        pred.iter().flat_map(|i| &i.reporters),
-    );
+    let reporters = Counts::multiset(gold.iter().flat_map(|i| &i.reporters), pred.iter().flat_map(|i| &i.reporters));
 
     let gold_text = page_text(gold);
     let pred_text = page_text(pred);
@@ -338,19 +305,8 @@ pub(crate) fn error_rate(edits: usize, gold_chars: usize) -> f64 {
 fn precision_recall(c: Counts) -> PrecisionRecall {
     let precision = rate(c.matched, c.predicted);
     let recall = rate(c.matched, c.gold);
-    let f1 = if precision + recall == 0.0 {
-        0.0
-    } else {
-        2.0 * precision * recall / (precision + recall)
-    };
-    PrecisionRecall {
-        gold: c.gold,
-        predicted: c.predicted,
-        matched: c.matched,
-        precision,
-        recall,
-        f1,
-    }
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    PrecisionRecall { gold: c.gold, predicted: c.predicted, matched: c.matched, precision, recall, f1 }
 }
 
 pub(crate) fn evaluate_with(
@@ -372,16 +328,8 @@ pub(crate) fn evaluate_with(
         })
         .collect();
 
-    let missing_keys: Vec<String> = pages
-        .iter()
-        .filter(|p| !p.present)
-        .map(|p| p.key.clone())
-        .collect();
-    let extra_keys: Vec<String> = pred
-        .keys()
-        .filter(|k| !gold.contains_key(*k))
-        .cloned()
-        .collect();
+    let missing_keys: Vec<String> = pages.iter().filter(|p| !p.present).map(|p| p.key.clone()).collect();
+    let extra_keys: Vec<String> = pred.keys().filter(|k| !gold.contains_key(*k)).cloned().collect();
     let exact_pages = pages.iter().filter(|p| p.exact_page()).count();
 
     let sum = |f: fn(&PageEval) -> usize| pages.iter().map(f).sum::<usize>();
@@ -401,10 +349,7 @@ pub(crate) fn evaluate_with(
         Counts::add(&mut credits, p.credits);
         Counts::add(&mut reporters, p.reporters);
     }
-    let score = |k: usize| FieldScore {
-        equal: field_equal[k],
-        accuracy: rate(field_equal[k], pairs),
-    };
+    let score = |k: usize| FieldScore { equal: field_equal[k], accuracy: rate(field_equal[k], pairs) };
 
     let gold_chars = sum(|p| p.gold_chars);
     let edits = sum(|p| p.edits);
@@ -422,11 +367,7 @@ pub(crate) fn evaluate_with(
             raw_chars,
             raw_edits,
             raw_cer: error_rate(raw_edits, gold_chars),
-            reduction: if raw_edits == 0 {
-                0.0
-            } else {
-                1.0 - edits as f64 / raw_edits as f64
-            },
+            reduction: if raw_edits == 0 { 0.0 } else { 1.0 - edits as f64 / raw_edits as f64 },
         }
     });
 
@@ -521,10 +462,7 @@ mod tests {
     #[test]
     fn item_text_order_and_whitespace() {
         let mut a = article("标 题", &["第一段\u{3000}", " 第二段"]);
-        a.captions.push(Caption {
-            text: "图\t说".into(),
-            credit: Some("张三".into()),
-        });
+        a.captions.push(Caption { text: "图\t说".into(), credit: Some("张三".into()) });
         a.dateline = Some("本报讯".into());
         a.reporters.push("李四".into());
         assert_eq!(item_text(&a), "标题第一段第二段图说");
@@ -556,11 +494,7 @@ mod tests {
         assert_eq!(rate(0, 0), 1.0);
         assert_eq!(error_rate(0, 0), 0.0);
         assert_eq!(error_rate(3, 0), 1.0);
-        let pr = precision_recall(Counts {
-            gold: 4,
-            predicted: 0,
-            matched: 0,
-        });
+        let pr = precision_recall(Counts { gold: 4, predicted: 0, matched: 0 });
         assert_eq!((pr.precision, pr.recall, pr.f1), (1.0, 0.0, 0.0));
     }
 

@@ -62,12 +62,9 @@ use std::collections::BTreeMap;
 use crate::record::GoldFields;
 
 pub use load::{load_records, page_key, EvalError};
-pub use metrics::{
-    boundary_key, item_text, page_text, BOUNDARY_PREFIX_CHARS, DIFF_WIDTH, FIELD_NAMES,
-};
+pub use metrics::{boundary_key, item_text, page_text, BOUNDARY_PREFIX_CHARS, DIFF_WIDTH, FIELD_NAMES};
 pub use report::{
-    CerStats, FieldDiff, FieldScore, FieldStats, ItemStats, PageStats, PageSummary,
-    PrecisionRecall, RawCer, Report,
+    CerStats, FieldDiff, FieldScore, FieldStats, ItemStats, PageStats, PageSummary, PrecisionRecall, RawCer, Report,
 };
 
 /// Records by page: page key → the page's items in page order.
@@ -85,9 +82,7 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions {
-            worst_pages: DEFAULT_WORST_PAGES,
-        }
+        EvalOptions { worst_pages: DEFAULT_WORST_PAGES }
     }
 }
 

@@ -242,12 +242,7 @@ fn table(out: &mut String, align: &[Align], rows: &[Vec<String>]) {
 
 fn list_keys(keys: &[String]) -> String {
     const SHOWN: usize = 5;
-    let mut s = keys
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut s = keys.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
     if keys.len() > SHOWN {
         s.push_str(&format!(", … ({} more)", keys.len() - SHOWN));
     }
@@ -279,16 +274,8 @@ impl Report {
         let c = &self.cer;
         let mut rows = vec![
             vec!["metric".into(), "value".into(), "detail".into()],
-            vec![
-                "pages exact".into(),
-                pct(p.exact_rate),
-                format!("{} of {} gold pages", p.exact, p.gold),
-            ],
-            vec![
-                "items exact (rate)".into(),
-                pct(i.exact_rate),
-                format!("{} of {} gold items", i.exact, i.gold),
-            ],
+            vec!["pages exact".into(), pct(p.exact_rate), format!("{} of {} gold pages", p.exact, p.gold)],
+            vec!["items exact (rate)".into(), pct(i.exact_rate), format!("{} of {} gold items", i.exact, i.gold)],
             vec![
                 "items exact (precision)".into(),
                 pct(i.exact_precision),
@@ -310,17 +297,9 @@ impl Report {
                 ),
             ]);
             if r.pages != p.gold {
-                rows.push(vec![
-                    "CER on those pages".into(),
-                    pct4(r.cer),
-                    format!("{} edits", r.edits),
-                ]);
+                rows.push(vec!["CER on those pages".into(), pct4(r.cer), format!("{} edits", r.edits)]);
             }
-            rows.push(vec![
-                "CER reduction from raw".into(),
-                pct(r.reduction),
-                "1 - CER / raw CER".into(),
-            ]);
+            rows.push(vec!["CER reduction from raw".into(), pct(r.reduction), "1 - CER / raw CER".into()]);
         }
         table(&mut out, &[Left, Right, Left], &rows);
         out.push('\n');
@@ -337,17 +316,8 @@ impl Report {
         table(&mut out, &[Left, Right, Right], &rows);
         out.push('\n');
 
-        let mut rows = vec![[
-            "",
-            "precision",
-            "recall",
-            "F1",
-            "matched",
-            "gold",
-            "predicted",
-        ]
-        .map(String::from)
-        .to_vec()];
+        let mut rows =
+            vec![["", "precision", "recall", "F1", "matched", "gold", "predicted"].map(String::from).to_vec()];
         for (name, pr) in [
             ("boundaries", &self.boundaries),
             ("captions", &self.captions),
@@ -364,17 +334,11 @@ impl Report {
                 s(pr.predicted),
             ]);
         }
-        table(
-            &mut out,
-            &[Left, Right, Right, Right, Right, Right, Right],
-            &rows,
-        );
+        table(&mut out, &[Left, Right, Right, Right, Right, Right, Right], &rows);
 
         if !self.worst_pages.is_empty() {
             out.push_str("\nworst pages\n");
-            let mut rows = vec![["page", "exact/gold", "predicted", "CER"]
-                .map(String::from)
-                .to_vec()];
+            let mut rows = vec![["page", "exact/gold", "predicted", "CER"].map(String::from).to_vec()];
             let mut diffs = Vec::new();
             for w in &self.worst_pages {
                 rows.push(vec![
