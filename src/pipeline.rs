@@ -128,20 +128,24 @@ impl Pipeline {
         encoding: Option<&'static Encoding>,
     ) -> Result<PageOutput, PageError> {
         let t0 = Instant::now();
-        let d = decode::decode(bytes, encoding).map_err(PageError::Decode)?;
-        let decode_time = t0.elapsed();
-        let mut out = self.process_decoded(source, d.text);
-        out.encoding = d.encoding;
-        out.malformed = d.malformed;
-        out.times.decode = decode_time;
-        Ok(out)
+        self.after_decode(source, t0, decode::decode(bytes, encoding))
     }
 
     /// Processes the raw bytes of a page, taking them: a UTF-8 page becomes the page text
     /// without a copy (see [`decode::decode_owned`]).
     pub fn process_owned(&self, source: &str, bytes: Vec<u8>) -> Result<PageOutput, PageError> {
         let t0 = Instant::now();
-        let d = decode::decode_owned(bytes, self.options.encoding).map_err(PageError::Decode)?;
+        self.after_decode(source, t0, decode::decode_owned(bytes, self.options.encoding))
+    }
+
+    /// The rest of the pipeline after decoding (started at `t0`).
+    fn after_decode(
+        &self,
+        source: &str,
+        t0: Instant,
+        d: Result<decode::Decoded, DecodeError>,
+    ) -> Result<PageOutput, PageError> {
+        let d = d.map_err(PageError::Decode)?;
         let decode_time = t0.elapsed();
         let mut out = self.process_decoded(source, d.text);
         out.encoding = d.encoding;

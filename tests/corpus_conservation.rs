@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::made_of_paragraphs;
 use newsmend::{audit, GoldFields, Options, Pipeline, Record, RuleSet};
 
 fn pages() -> Vec<PathBuf> {
@@ -64,28 +66,10 @@ fn every_corpus_page_is_conserved() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Is `h` one text block of `records` (headline, paragraph, caption), or two consecutive ones?
-/// (A short paragraph that the first
-/// run kept as text can be read as a headline on the clean page, where nothing says that it is
-/// not one: a documented limit of `render_clean_page`, not counted as a failure.)
-fn made_of_paragraphs(records: &[Record], h: &str) -> bool {
-    // Headlines, paragraphs and caption texts in page order.
-    let ps: Vec<&str> = records
-        .iter()
-        .flat_map(|r| {
-            r.headline
-                .as_deref()
-                .into_iter()
-                .chain(r.paragraphs.iter().map(String::as_str))
-                .chain(r.captions.iter().map(|c| c.text.as_str()))
-        })
-        .collect();
-    ps.contains(&h)
-        || ps.windows(2).any(|w| h.len() == w[0].len() + w[1].len() && h.starts_with(w[0]) && h.ends_with(w[1]))
-}
-
 /// The records of every page, rendered back to a clean page, read back into the same records with
-/// no text edits (pages that differ only by the limit above are listed, not failed).
+/// no text edits. A short paragraph that the first run kept as text can be read as a headline on
+/// the clean page, where nothing says that it is not one (a documented limit of
+/// `render_clean_page`): pages that differ only by that are listed, not failed.
 #[test]
 #[ignore = "needs NEWSMEND_CORPUS"]
 fn every_corpus_page_is_idempotent() {

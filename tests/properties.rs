@@ -19,6 +19,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use encoding_rs::{Encoding, GB18030};
+mod common;
+use common::made_of_paragraphs;
 use newsmend::audit;
 use newsmend::{GoldFields, Options, Pipeline, Record, RuleSet};
 use proptest::prelude::*;
@@ -609,23 +611,6 @@ fn known_issue(first: &[Record], clean: &str, again: &[Record]) -> Option<&'stat
         return Some("caption-read-as-headline");
     }
     None
-}
-
-/// Is `h` one paragraph of `records`, or two consecutive ones?
-fn made_of_paragraphs(records: &[Record], h: &str) -> bool {
-    // Headlines, paragraphs and caption texts in page order.
-    let ps: Vec<&str> = records
-        .iter()
-        .flat_map(|r| {
-            r.headline
-                .as_deref()
-                .into_iter()
-                .chain(r.paragraphs.iter().map(String::as_str))
-                .chain(r.captions.iter().map(|c| c.text.as_str()))
-        })
-        .collect();
-    ps.contains(&h)
-        || ps.windows(2).any(|w| h.len() == w[0].len() + w[1].len() && h.starts_with(w[0]) && h.ends_with(w[1]))
 }
 
 /// `PROPTEST_CASES` sets the number of cases. The generator is seeded with a fixed seed, so that

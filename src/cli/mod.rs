@@ -47,6 +47,14 @@ impl PipelineArgs {
     }
 }
 
+/// `--jobs N`: a number of workers, 1 or more.
+pub fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of workers (1 or more)")),
+    }
+}
+
 /// Prints an error for a setup problem and returns the usage exit code.
 pub fn setup_error(msg: &str) -> u8 {
     eprintln!("newsmend: {msg}");

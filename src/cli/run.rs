@@ -51,7 +51,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub stdout: bool,
     /// Worker threads (default: all cores).
-    #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
+    #[arg(short, long, value_name = "N", value_parser = super::parse_jobs)]
     pub jobs: Option<usize>,
     /// Take files with this extension (repeatable or comma-separated; default: txt).
     #[arg(long, value_name = "EXT")]
@@ -86,13 +86,6 @@ pub struct RunArgs {
     pub summary: Option<PathBuf>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-}
-
-fn parse_jobs(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{s}` is not a number of workers (1 or more)")),
-    }
 }
 
 pub fn main(args: RunArgs) -> u8 {

@@ -71,7 +71,7 @@ use super::{setup_error, PipelineArgs, EXIT_OK, EXIT_PAGE_FAILED};
 #[derive(Args, Debug)]
 pub struct StreamArgs {
     /// Worker threads (default: all cores).
-    #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
+    #[arg(short, long, value_name = "N", value_parser = super::parse_jobs)]
     pub jobs: Option<usize>,
     /// Pages larger than this get an error record (K, M, G suffixes).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
@@ -84,13 +84,6 @@ pub struct StreamArgs {
     pub fail_on_error: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-}
-
-fn parse_jobs(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{s}` is not a number of workers (1 or more)")),
-    }
 }
 
 /// One line of stdin.
