@@ -37,8 +37,6 @@ thread_local! {
 /// Flag code of a join that probably lost a character.
 pub const LOST_CHAR: &str = "join.lost-char";
 
-/// Longest headline, in characters.
-const HEADLINE_MAX_CHARS: usize = 48;
 /// How much text around a unit's ends the look-ahead reads, in characters and in bytes.
 const PREVIEW_CHARS: usize = 80;
 const PREVIEW_BYTES: usize = 240;
@@ -461,6 +459,7 @@ fn make_unit(
 /// mid-clause.
 fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
     let Some(w) = u.whole() else { return false };
+    let shape = &rules.headline;
     let n = char_len(w);
     let last = w.chars().next_back();
     let first = w.chars().next();
@@ -470,10 +469,10 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
         && !u.label
         && !u.ornament
         && !u.opens
-        && (2..=HEADLINE_MAX_CHARS).contains(&n)
-        && !last.is_some_and(|c| matches!(c, '，' | '、' | '；' | '：' | ',' | ';'))
-        && !w.contains(['。', '；'])
-        && !first.is_some_and(|c| rules.is_non_initial(c) || c == '（' || c == '(')
+        && (2..=shape.max_line_chars).contains(&n)
+        && !last.is_some_and(|c| shape.ends_open.contains(&c))
+        && !w.contains(shape.never.as_slice())
+        && !first.is_some_and(|c| rules.is_non_initial(c) || shape.starts_open.contains(&c))
 }
 
 /// The layout decisions for a page's units.
@@ -517,7 +516,9 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
             && after_end
             && headline_shaped(rules, u)
             && (p.starts[k + 1]
-                || (p.caption[k + 1] && !u.whole().is_some_and(|w| w.contains('，')))
+                // Confirmed by a caption alone, a headline must be phrase-like, as a subhead is:
+                // a line with a comma before a caption is more often the caption's first line.
+                || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| w.contains(s.never.as_slice()))))
                 || caption_follows(units, &p, &chain_end, k + 1));
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
@@ -572,7 +573,7 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
         && k > 0
         && after_end(units, k)
         && chars.len() <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
-        && (quoted || !w.contains(['，', '、', '。', ',']) && !w.contains(|c: char| c.is_ascii_digit()))
+        && (quoted || !w.contains(params.never.as_slice()) && !w.contains(|c: char| c.is_ascii_digit()))
         && !params.ends_open.contains(&last)
         && b_head.first().is_some_and(|c| !params.starts_open.contains(c) && !rules.is_non_initial(*c))
         && !rules.words.spans(&chars[chars.len().saturating_sub(2)..], &b_head)

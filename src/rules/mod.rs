@@ -153,8 +153,11 @@ pub enum RuleType {
     /// A list of common words (`words`: a file of one word per line), which layout consults.
     WordList,
     /// Subheads: short lines of their own that are not cut sentences (`max_line_chars`,
-    /// `ends_open`, `starts_open`).
+    /// `ends_open`, `starts_open`, `chars`: what an unquoted subhead does not contain).
     Subhead,
+    /// The shape of a headline (`max_line_chars`; `ends_open`: what it does not end with;
+    /// `chars`: what it does not contain; `starts_open`: what it does not start with).
+    Headline,
     /// Joining text across line ends (`across = "line"`) or blank lines (`across = "blank"`).
     /// The mechanism is in the repair stage; the rule gives the joins their id.
     Join,
@@ -440,6 +443,26 @@ pub struct CompiledRules {
     /// Common words (two or three characters), for decisions at breaks.
     pub words: WordSet,
     pub subhead: Option<SubheadParams>,
+    pub headline: HeadlineParams,
+}
+
+/// Parameters of the headline shape.
+#[derive(Debug, Clone)]
+pub struct HeadlineParams {
+    pub max_line_chars: usize,
+    /// Characters a headline does not end with (it would be a clause cut short).
+    pub ends_open: Vec<char>,
+    /// Characters a headline does not start with.
+    pub starts_open: Vec<char>,
+    /// Characters a headline does not contain (a full stop makes a sentence).
+    pub never: Vec<char>,
+}
+
+impl Default for HeadlineParams {
+    /// Without a `headline` rule: any short line may be a headline.
+    fn default() -> Self {
+        HeadlineParams { max_line_chars: 48, ends_open: Vec::new(), starts_open: Vec::new(), never: Vec::new() }
+    }
 }
 
 /// Parameters of subhead detection.
@@ -448,6 +471,8 @@ pub struct SubheadParams {
     pub max_line_chars: usize,
     pub ends_open: Vec<char>,
     pub starts_open: Vec<char>,
+    /// Characters an unquoted subhead does not contain.
+    pub never: Vec<char>,
     pub rule: RuleIdx,
 }
 
@@ -556,6 +581,7 @@ impl CompiledRules {
             join_break: RuleIdx::MAX,
             words: WordSet::default(),
             subhead: None,
+            headline: HeadlineParams::default(),
         };
         let mut lexicon_patterns: Vec<String> = Vec::new();
         let mut lexicon_targets: Vec<(String, RuleIdx)> = Vec::new();
@@ -693,8 +719,17 @@ impl CompiledRules {
                         max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
                         ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
                         starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
+                        never: r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default(),
                         rule: idx,
                     });
+                }
+                RuleType::Headline => {
+                    c.headline = HeadlineParams {
+                        max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
+                        ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
+                        starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
+                        never: r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default(),
+                    };
                 }
                 RuleType::ColumnLabel => {
                     c.label = Some(LabelParams {
