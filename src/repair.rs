@@ -27,7 +27,7 @@ use crate::normalize::{normalize_pieces, Mode, ParaText, Scratch};
 use crate::record::Flag;
 use crate::rules::CompiledRules;
 use crate::segment;
-use crate::text::{char_len, head_bytes, head_chars, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars};
+use crate::text::{char_len, head_bytes, head_chars, is_cjk, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars};
 
 thread_local! {
     /// Buffers for normalizing units (the paragraph assembly has its own).
@@ -142,8 +142,10 @@ struct PageLayout {
 pub fn lines(page: &str) -> Vec<Line> {
     let mut out = Vec::with_capacity(page.len() / 40 + 1);
     let mut start = 0;
-    for piece in page.split('\n') {
-        let end = start + piece.len();
+    // The memchr crate's line split is SIMD; `str::split('\n')` searches byte by byte.
+    let ends = memchr::memchr_iter(b'\n', page.as_bytes()).chain(std::iter::once(page.len()));
+    for end in ends {
+        let piece = &page[start..end];
         let mut lead = 0;
         let mut lead_chars = 0;
         let mut spaces = 0;
@@ -361,7 +363,7 @@ fn units(
             let last = i + 1 == b.end;
             let f = furniture[i - b.start];
             let text = &page[lines[i].content.clone()];
-            depth += text.matches(['（', '(']).count() as isize - text.matches(['）', ')']).count() as isize;
+            depth += paren_balance(text);
             let open = depth > 0 && !layout.indent_page;
             let brk = last
                 || f != furniture[i + 1 - b.start]
@@ -394,6 +396,26 @@ fn paragraph_ends(rules: &CompiledRules, page: &str, a: &Line, b: &Line, layout:
     }
     // Lines of an unwrapped page are paragraphs.
     true
+}
+
+/// Opening minus closing parentheses (ASCII and full-width) in `text`, counted on the bytes:
+/// `（` and `）` are EF BC 88 and EF BC 89, the only characters with those three bytes.
+fn paren_balance(text: &str) -> isize {
+    let b = text.as_bytes();
+    let mut n = 0isize;
+    for i in memchr::memchr3_iter(b'(', b')', 0xBC, b) {
+        n += match b[i] {
+            b'(' => 1,
+            b')' => -1,
+            _ if i > 0 && b[i - 1] == 0xEF => match b.get(i + 1) {
+                Some(0x88) => 1,
+                Some(0x89) => -1,
+                _ => 0,
+            },
+            _ => 0,
+        };
+    }
+    n
 }
 
 fn is_label_block(rules: &CompiledRules, page: &str, lines: &[Line]) -> bool {
@@ -657,11 +679,26 @@ fn assemble(
     if role == Role::Furniture {
         // Furniture keeps its line structure as spaces: `1998年1月13日 星期二 第11版`.
         furniture_text(rules, page, &pieces, scratch, &mut text, log);
-    } else if let [unit] = chain {
-        // One unit: its text was normalized already, for the look-ahead.
-        text = std::mem::take(&mut unit.text);
-        log.merge_counts(&unit.log);
-        log.edits.append(&mut unit.log.edits);
+    } else if chain.len() == 1 || stitchable(rules, page, lines, chain) {
+        // The units' texts were normalized already, for the look-ahead; put end to end they are
+        // the chain's text.
+        for (i, unit) in chain.iter_mut().enumerate() {
+            if i == 0 {
+                text = std::mem::take(&mut unit.text);
+            } else {
+                text.append(&unit.text);
+            }
+            log.merge_counts(&unit.log);
+            log.edits.append(&mut unit.log.edits);
+        }
+        // Debug builds (the tests) check the reasoning of `stitchable` on every chain they meet.
+        #[cfg(debug_assertions)]
+        if chain.len() > 1 {
+            let mut whole = ParaText::default();
+            normalize_pieces(rules, page, &pieces, mode, scratch, &mut whole, &mut EditLog::muted());
+            assert_eq!(whole.text, text.text, "a stitched chain differs from the chain normalized whole");
+            assert_eq!(whole.cuts, text.cuts, "a stitched chain has other cuts");
+        }
     } else {
         normalize_pieces(rules, page, &pieces, mode, scratch, &mut text, log);
     }
@@ -678,6 +715,43 @@ fn assemble(
         opens: false,
         ends_credit: false,
     }
+}
+
+/// Are a chain's units, normalized each on its own, together the chain normalized as a whole?
+///
+/// Normalization reads context around a character (the nearest significant character before
+/// and after a mark or a space, a parenthesis's partner, a lexicon entry), and each unit was
+/// read without its neighbours. Where a unit ends and the next begins with a plain East Asian
+/// character (one the pass leaves as it is and that is not part of a number), every look
+/// around stops at that character inside the unit, as it would in the whole; what is left is a
+/// parenthesis opened in one unit and closed in a later one, and a lexicon entry that could
+/// span the seam. When neither can happen the chain is its units put end to end, and the long
+/// chains of a page with column breaks are not normalized twice.
+fn stitchable(rules: &CompiledRules, page: &str, lines: &[Line], chain: &[Unit]) -> bool {
+    let plain = |c: Option<char>| c.is_some_and(|c| !c.is_ascii() && is_cjk(c) && !rules.needs_attention(c));
+    let raw = |u: &Unit| {
+        let first = lines[u.lines.start].content.start;
+        &page.as_bytes()[first..lines[u.lines.end - 1].content.end]
+    };
+    let mut paren_open = false;
+    for (i, u) in chain.iter().enumerate() {
+        let bytes = raw(u);
+        if i > 0 {
+            let first = &page[lines[u.lines.start].content.clone()];
+            if !plain(first.chars().next()) || (paren_open && memchr::memchr(b')', bytes).is_some()) {
+                return false;
+            }
+        }
+        if i + 1 < chain.len() {
+            let last = &page[lines[u.lines.end - 1].content.clone()];
+            let near_end = tail_chars(&u.text.text, rules.lexicon_max_chars.saturating_sub(1));
+            if !plain(last.chars().next_back()) || near_end.chars().any(|c| rules.starts_lexicon_entry(c)) {
+                return false;
+            }
+        }
+        paren_open |= memchr::memchr(b'(', bytes).is_some();
+    }
+    true
 }
 
 fn join_rule(rules: &CompiledRules, column: bool) -> crate::rules::RuleIdx {
@@ -769,6 +843,16 @@ mod tests {
         assert_eq!(ls[0].width, 5);
         assert_eq!(ls[2].width, 6, "a wrapper counts the space it ended on");
         assert!(ls[3].is_blank());
+        assert_eq!(ls.len(), 4, "the text after the last line end is a line too");
+    }
+
+    #[test]
+    fn paren_balance_counts_both_widths() {
+        assert_eq!(paren_balance("本报讯（记者 张三"), 1);
+        assert_eq!(paren_balance("(a)（b）"), 0);
+        assert_eq!(paren_balance("李四）昨天，"), -1);
+        // `＜` (EF BC 9C) and `，` (EF BC 8C) share the BC byte and count for nothing.
+        assert_eq!(paren_balance("＜，"), 0);
     }
 
     #[test]

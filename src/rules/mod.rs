@@ -424,6 +424,8 @@ pub struct CompiledRules {
     /// First characters of the lexicon's entries (after normalization).
     lexicon_first: std::collections::HashSet<char>,
     lexicon_ascii: [bool; 128],
+    /// Length of the longest lexicon entry, in characters.
+    pub lexicon_max_chars: usize,
     pub cjk_spacing: Option<RuleIdx>,
     /// Stray words by lower-case ASCII spelling.
     pub stray_words: HashMap<String, (String, RuleIdx)>,
@@ -566,6 +568,7 @@ impl CompiledRules {
             attention: vec![0; 0x10000 / 64],
             lexicon_first: std::collections::HashSet::new(),
             lexicon_ascii: [false; 128],
+            lexicon_max_chars: 0,
             cjk_spacing: None,
             stray_words: HashMap::new(),
             lexicon: None,
@@ -750,6 +753,7 @@ impl CompiledRules {
             c.numeric_range = (c.numeric_range.0.min(from as u32), c.numeric_range.1.max(from as u32));
         }
         for pattern in &lexicon_patterns {
+            c.lexicon_max_chars = c.lexicon_max_chars.max(pattern.chars().count());
             if let Some(first) = pattern.chars().next() {
                 c.lexicon_first.insert(first);
                 if first.is_ascii() {
