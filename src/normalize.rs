@@ -271,8 +271,7 @@ impl Pass<'_> {
         if self.rules.punct_for('(').is_none() && self.rules.punct_for(')').is_none() {
             return;
         }
-        let bytes = self.text.as_bytes();
-        if !bytes.contains(&b'(') && !bytes.contains(&b')') {
+        if memchr::memchr2(b'(', b')', self.text.as_bytes()).is_none() {
             return;
         }
         // Where the last Chinese character so far is: a pair holds Chinese text when that is
@@ -538,7 +537,13 @@ impl Pass<'_> {
         let n = bytes.len();
         let mut run = 0; // start of the run of characters copied as they are
         let mut i = 0;
+        // Which ASCII bytes need more than a copy (the same answer as `needs_attention`).
+        let ascii: [bool; 128] = std::array::from_fn(|b| self.needs_attention(b as u8, b as u8 as char));
         while i < n {
+            i = skip_plain(self.rules, &ascii, bytes, i);
+            if i == n {
+                break;
+            }
             let b = bytes[i];
             let c = if b < 0x80 { b as char } else { decode_at(bytes, i) };
             if !self.needs_attention(b, c) {
@@ -566,6 +571,32 @@ impl Pass<'_> {
         }
         self.copy(run..n);
     }
+}
+
+/// From `i`, the end of the stretch of characters that need nothing: ASCII by a table, and the
+/// three-byte sequences (where almost all Chinese text is) by their code point in the attention
+/// bitmap, without decoding them into `char`s. Stops at anything else (the caller decides it).
+#[inline]
+fn skip_plain(rules: &CompiledRules, ascii: &[bool; 128], bytes: &[u8], mut i: usize) -> usize {
+    let n = bytes.len();
+    while i < n {
+        let b = bytes[i];
+        if b < 0x80 {
+            if ascii[b as usize] {
+                return i;
+            }
+            i += 1;
+        } else if (0xE0..0xF0).contains(&b) && i + 2 < n {
+            let u = ((b as u32 & 0x0F) << 12) | ((bytes[i + 1] as u32 & 0x3F) << 6) | (bytes[i + 2] as u32 & 0x3F);
+            if rules.bmp_needs_attention(u) {
+                return i;
+            }
+            i += 3;
+        } else {
+            return i;
+        }
+    }
+    n
 }
 
 /// Replaces known confusions in the normalized text (longest match wins).

@@ -235,8 +235,14 @@ fn body(
     } else {
         Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false }
     };
-    let text = p.text.text[open.text_start..].trim_start_matches(|c: char| is_hspace(c)).to_string();
-    let caption = if open.starts_item || !p.ends_credit { None } else { credit(rules, p, &text, open.text_start, log) };
+    let rest = &p.text.text[open.text_start..];
+    let start = p.text.text.len() - rest.trim_start_matches(|c: char| is_hspace(c)).len();
+    let caption = if open.starts_item || !p.ends_credit {
+        None
+    } else {
+        let text = p.text.text[start..].to_string();
+        credit(rules, p, &text, open.text_start, log)
+    };
 
     if let Some(mut cap) = caption {
         let target = match *current {
@@ -292,6 +298,8 @@ fn body(
     }
     it.reporters.extend(open.reporters);
     it.correspondents.extend(open.correspondents);
+    // The paragraph's text moves into the item when all of it is body text (most paragraphs).
+    let text = if start == 0 { std::mem::take(&mut p.text.text) } else { p.text.text[start..].to_string() };
     if !text.is_empty() {
         it.paragraphs.push(text);
     }

@@ -827,6 +827,13 @@ impl CompiledRules {
         self.lexicon_ascii[(b & 0x7f) as usize]
     }
 
+    /// Does normalization have anything to do with the BMP code point `u` (at least 0x80, below
+    /// 0x10000)? The attention bitmap read without making a `char` first.
+    #[inline]
+    pub fn bmp_needs_attention(&self, u: u32) -> bool {
+        self.attention[(u / 64) as usize] & (1 << (u % 64)) != 0
+    }
+
     /// Does normalization have anything to do with the non-ASCII character `ch`?
     #[inline]
     pub fn needs_attention(&self, ch: char) -> bool {
