@@ -149,7 +149,10 @@ pub fn normalize_pieces(
         scratch.starts.push((scratch.joined.len() as u32, r.start as u32));
         scratch.joined.push_str(&page[r.clone()]);
     }
-    out.text.reserve(scratch.joined.len() + 8);
+    // Room for what conversions add (a half-width mark becomes three bytes) and for the anchors
+    // (one per piece and two per change), so that the pass does not grow them as it writes.
+    out.text.reserve(scratch.joined.len() + scratch.joined.len() / 8 + 16);
+    out.anchors.reserve(2 * scratch.starts.len() + 16);
     let Scratch { joined, starts, parens, stack } = scratch;
     let mut lexicon_seen = false;
     Pass { rules, text: joined.as_str(), starts, parens, stack, out, log, mode, lexicon_seen: &mut lexicon_seen }.run();

@@ -649,7 +649,7 @@ fn assemble(
     scratch: &mut Scratch,
     log: &mut EditLog,
 ) -> Paragraph {
-    let mut pieces: Vec<Range<usize>> = Vec::new();
+    let mut pieces: Vec<Range<usize>> = Vec::with_capacity(chain.iter().map(|u| u.lines.len()).sum());
     let mut flags = Vec::new();
     let first_line = chain[0].lines.start;
     let last_line = chain[chain.len() - 1].lines.end - 1;

@@ -39,6 +39,10 @@ use super::batch::write::{self, AtomicWriter};
 use super::batch::{interrupt, one_line, parse_size, thread_pool, worker_count};
 use super::{setup_error, PipelineArgs, EXIT_OK, EXIT_PAGE_FAILED};
 
+/// Pages a worker takes at once (see `engine`): a few milliseconds of work, so that handing
+/// results over costs little, while at most `4 × PAGES_PER_CHUNK` pages per worker are in flight.
+const PAGES_PER_CHUNK: usize = 8;
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Page files and directories (directories are walked recursively).
@@ -224,7 +228,12 @@ fn process(
         stdout: ctx.args.stdout.then(|| BufWriter::with_capacity(1 << 16, stdout.lock())),
         aborted: None,
     };
-    let cfg = engine::Config { window: 4 * workers, ordered: ctx.args.stdout, tick: Duration::from_millis(200) };
+    let cfg = engine::Config {
+        window: PAGES_PER_CHUNK * 4 * workers,
+        ordered: ctx.args.stdout,
+        chunk: PAGES_PER_CHUNK,
+        tick: Duration::from_millis(200),
+    };
     let report =
         engine::run(pool, cfg, stop, ctx.listing.jobs.iter(), |i, job| process_guarded(ctx, i, job), &mut consumer);
     consumer.progress.finish();

@@ -132,7 +132,8 @@ pub fn main(args: StreamArgs) -> u8 {
         errors: 0,
         failure: None,
     };
-    let cfg = engine::Config { window: 4 * workers, ordered: true, tick: Duration::from_millis(200) };
+    // A chunk of one: a line on stdin is answered before the next one is read.
+    let cfg = engine::Config { window: 4 * workers, ordered: true, chunk: 1, tick: Duration::from_millis(200) };
     let feed = Feed { rx: lines, stop };
     let max = args.max_page_bytes;
     engine::run(&pool, cfg, stop, feed, |_, input| handle_guarded(&pipeline, max, input), &mut consumer);

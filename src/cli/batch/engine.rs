@@ -10,9 +10,15 @@
 //! under a lock, one item at a time, so a slow source (stdin) is read only as fast as pages are
 //! processed.
 //!
+//! Workers take up to `chunk` consecutive items at a time (as many as fit in the window without
+//! waiting) and send their results together: one hand-over, one wake-up of the calling thread and
+//! one notification of waiting workers per chunk instead of per page. On a two-core machine the
+//! per-page hand-over cost a fifth of the run in thread switches. A source that must be answered
+//! line by line (stream mode's stdin) uses a chunk of one.
+//!
 //! No deadlock: items are taken in index order, so the lowest unconsumed item has always been
-//! taken by a worker that is processing it (workers wait only before taking an item), and it
-//! arrives.
+//! taken by a worker that is processing it (workers wait only before taking items, never while
+//! holding results), and it arrives.
 //!
 //! Stopping: when `stop` is set (Ctrl-C) or the consumer refuses a result (stdout closed, disk
 //! full), workers take no more items; the items in flight finish and their results still reach
@@ -44,6 +50,8 @@ pub struct Config {
     pub window: usize,
     /// Hand results over in input order.
     pub ordered: bool,
+    /// Most items a worker takes at once (at least 1).
+    pub chunk: usize,
     pub tick: Duration,
 }
 
@@ -68,26 +76,28 @@ struct Gate {
 }
 
 impl Gate {
-    /// Waits until item `index` fits in the window. `false` if the run is stopping.
-    fn wait_for_room(&self, index: usize, window: usize, stopping: &dyn Fn() -> bool) -> bool {
-        let Ok(mut consumed) = self.consumed.lock() else {
-            return false;
-        };
+    /// Waits until item `index` fits in the window; returns the end of the window then (items
+    /// below it fit). `None` if the run is stopping.
+    fn wait_for_room(&self, index: usize, window: usize, stopping: &dyn Fn() -> bool) -> Option<usize> {
+        let mut consumed = self.consumed.lock().ok()?;
         while index >= *consumed + window {
             if stopping() {
-                return false;
+                return None;
             }
             match self.cv.wait_timeout(consumed, Duration::from_millis(50)) {
                 Ok((guard, _)) => consumed = guard,
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
-        !stopping()
+        (!stopping()).then_some(*consumed + window)
     }
 
-    fn advance(&self) {
+    fn advance(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
         if let Ok(mut consumed) = self.consumed.lock() {
-            *consumed += 1;
+            *consumed += n;
         }
         self.cv.notify_all();
     }
@@ -113,23 +123,32 @@ where
     let gate = Gate { consumed: Mutex::new(0), cv: Condvar::new() };
     let halt = AtomicBool::new(false);
     let window = cfg.window.max(1);
-    let (tx, rx) = mpsc::channel::<(usize, R)>();
+    let chunk = cfg.chunk.clamp(1, window);
+    let (tx, rx) = mpsc::channel::<Vec<(usize, R)>>();
     let (feed, gate, halt_ref, work) = (&feed, &gate, &halt, &work);
     pool.in_place_scope(|scope| {
         for _ in 0..pool.current_num_threads() {
             let tx = tx.clone();
             scope.spawn(move |_| {
                 let stopping = || stop.load(Ordering::SeqCst) || halt_ref.load(Ordering::SeqCst);
-                while let Some((index, item)) = take(feed, gate, window, &stopping) {
-                    // Callers turn panics into results; should one get here anyway, stop the run
-                    // (the ordered consumer would otherwise wait forever for this index) and let
-                    // the scope re-raise it once everyone is out.
-                    let result = panic::catch_unwind(AssertUnwindSafe(|| work(index, item)));
-                    let result = result.unwrap_or_else(|p| {
-                        halt_ref.store(true, Ordering::SeqCst);
-                        panic::resume_unwind(p)
-                    });
-                    if tx.send((index, result)).is_err() {
+                while let Some((first, items)) = take(feed, gate, window, chunk, &stopping) {
+                    let mut results = Vec::with_capacity(items.len());
+                    for (k, item) in items.into_iter().enumerate() {
+                        let index = first + k;
+                        // Callers turn panics into results; should one get here anyway, hand over
+                        // what is done, stop the run (the ordered consumer would otherwise wait
+                        // forever for this index) and let the scope re-raise it once everyone is
+                        // out.
+                        match panic::catch_unwind(AssertUnwindSafe(|| work(index, item))) {
+                            Ok(r) => results.push((index, r)),
+                            Err(p) => {
+                                let _ = tx.send(std::mem::take(&mut results));
+                                halt_ref.store(true, Ordering::SeqCst);
+                                panic::resume_unwind(p)
+                            }
+                        }
+                    }
+                    if tx.send(results).is_err() {
                         return;
                     }
                 }
@@ -142,33 +161,38 @@ where
     Report { dispatched }
 }
 
-/// Takes the next item, once there is room in the window.
+/// Takes the next items (at most `chunk`, and only as many as fit in the window without waiting
+/// again), once there is room for the first. Returns the index of the first and the items.
 fn take<I: Iterator>(
     feed: &Mutex<Feed<I>>,
     gate: &Gate,
     window: usize,
+    chunk: usize,
     stopping: &dyn Fn() -> bool,
-) -> Option<(usize, I::Item)> {
+) -> Option<(usize, Vec<I::Item>)> {
     let mut f = feed.lock().ok()?;
-    if f.done || !gate.wait_for_room(f.next, window, stopping) {
+    if f.done {
         return None;
     }
-    match f.iter.next() {
-        Some(item) => {
-            let index = f.next;
-            f.next += 1;
-            Some((index, item))
-        }
-        None => {
-            f.done = true;
-            None
+    let end = gate.wait_for_room(f.next, window, stopping)?;
+    let first = f.next;
+    let mut items = Vec::with_capacity(chunk.min(end - first));
+    while items.len() < chunk && first + items.len() < end {
+        match f.iter.next() {
+            Some(item) => items.push(item),
+            None => {
+                f.done = true;
+                break;
+            }
         }
     }
+    f.next += items.len();
+    (!items.is_empty()).then_some((first, items))
 }
 
 /// The calling thread's loop: receives results, reorders them if asked, hands them over.
 fn consume<R, C: Consumer<R>>(
-    rx: mpsc::Receiver<(usize, R)>,
+    rx: mpsc::Receiver<Vec<(usize, R)>>,
     cfg: Config,
     gate: &Gate,
     halt: &AtomicBool,
@@ -181,7 +205,6 @@ fn consume<R, C: Consumer<R>>(
         if !consumer.accept(index, result) {
             halt.store(true, Ordering::SeqCst);
         }
-        gate.advance();
     };
     loop {
         let msg = match rx.try_recv() {
@@ -196,16 +219,22 @@ fn consume<R, C: Consumer<R>>(
                 }
             }
         };
-        if let Some((index, result)) = msg {
-            if cfg.ordered {
-                pending.insert(index, result);
-                while let Some(r) = pending.remove(&next) {
-                    deliver(next, r, consumer);
-                    next += 1;
+        if let Some(results) = msg {
+            let mut delivered = 0;
+            for (index, result) in results {
+                if cfg.ordered {
+                    pending.insert(index, result);
+                    while let Some(r) = pending.remove(&next) {
+                        deliver(next, r, consumer);
+                        next += 1;
+                        delivered += 1;
+                    }
+                } else {
+                    deliver(index, result, consumer);
+                    delivered += 1;
                 }
-            } else {
-                deliver(index, result, consumer);
             }
+            gate.advance(delivered);
         }
         if last_tick.elapsed() >= cfg.tick {
             consumer.tick();
@@ -237,7 +266,37 @@ mod tests {
     }
 
     fn cfg(window: usize, ordered: bool) -> Config {
-        Config { window, ordered, tick: Duration::from_millis(10) }
+        Config { window, ordered, chunk: 1, tick: Duration::from_millis(10) }
+    }
+
+    #[test]
+    fn chunks_keep_order_and_the_window() {
+        let in_flight = std::sync::atomic::AtomicUsize::new(0);
+        let max_in_flight = std::sync::atomic::AtomicUsize::new(0);
+        for ordered in [true, false] {
+            let mut c = Collect { seen: vec![], stop_at: None };
+            let stop = AtomicBool::new(false);
+            let r = run(
+                &pool(3),
+                Config { window: 12, ordered, chunk: 4, tick: Duration::from_millis(10) },
+                &stop,
+                0..1001usize,
+                |i, x| {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max_in_flight.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_micros(((i * 7919) % 13) as u64 * 20));
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    x * 2
+                },
+                &mut c,
+            );
+            assert_eq!(r.dispatched, 1001);
+            if !ordered {
+                c.seen.sort_unstable();
+            }
+            assert_eq!(c.seen, (0..1001).collect::<Vec<_>>());
+        }
+        assert!(max_in_flight.load(Ordering::SeqCst) <= 3);
     }
 
     #[test]
