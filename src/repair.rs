@@ -220,12 +220,16 @@ fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
 
 fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
     // Lengths of the lines that continue into another line of their block.
-    let mut counts: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    // counts[w]: how many such lines are w characters wide.
+    let mut counts: Vec<usize> = Vec::new();
     let mut continuing = 0;
     let mut open_ended = 0;
     for b in blocks {
         for l in &lines[b.start..b.end - 1] {
-            *counts.entry(l.width).or_default() += 1;
+            if counts.len() <= l.width + 1 {
+                counts.resize(l.width + 2, 0);
+            }
+            counts[l.width] += 1;
             continuing += 1;
             if !line_ends_sentence(rules, &page[l.content.clone()]) {
                 open_ended += 1;
@@ -234,9 +238,11 @@ fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<us
     }
     let wrap = counts
         .iter()
-        .max_by_key(|&(w, n)| (*n, *w))
-        .filter(|&(w, n)| *n >= 3 && *w >= 6 && (*n + counts.get(&(w + 1)).unwrap_or(&0)) * 2 >= continuing)
-        .map(|(w, _)| *w);
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .max_by_key(|&(w, &n)| (n, w))
+        .filter(|&(w, &n)| n >= 3 && w >= 6 && (n + counts.get(w + 1).copied().unwrap_or(0)) * 2 >= continuing)
+        .map(|(w, _)| w);
     let indented = lines.iter().filter(|l| !l.is_blank() && l.indent).count();
     let indent_page = indented >= 2 && indented * 4 >= blocks.len();
     // Too few lines to measure anything: a line that does not end a sentence goes on.
@@ -339,18 +345,16 @@ fn units(
     layout: PageLayout,
     explain: bool,
 ) -> Vec<Unit> {
-    let mut units = Vec::new();
+    let mut units = Vec::with_capacity(blocks.len() * 2);
+    let mut furniture: Vec<bool> = Vec::new();
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
         // Furniture stands in short blocks of its own or at the top of the page; long blocks of
         // text are not searched for it line by line.
-        let furniture: Vec<bool> = lines[b.clone()]
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                (b.len() <= 4 || b.start + i < 3) && segment::is_furniture_line(rules, &page[l.content.clone()])
-            })
-            .collect();
+        furniture.clear();
+        furniture.extend(lines[b.clone()].iter().enumerate().map(|(i, l)| {
+            (b.len() <= 4 || b.start + i < 3) && segment::is_furniture_line(rules, &page[l.content.clone()])
+        }));
         if is_label_block(rules, page, &lines[b.clone()]) && !furniture.iter().any(|&f| f) {
             units.push(make_unit(rules, page, lines, b.clone(), bi, single, false, true, explain));
             continue;
@@ -551,14 +555,17 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
             chain_end[k] = chain_end[k + 1];
             let next_tail = if chain_tail[k + 1].is_empty() { units[k + 1].tail() } else { &chain_tail[k + 1] };
             let next_head = if chain_head[k + 1].is_empty() { units[k + 1].head() } else { &chain_head[k + 1] };
-            let mut t = u.tail().to_string();
+            let mut t = String::with_capacity(u.tail().len() + next_tail.len());
+            t.push_str(u.tail());
             t.push_str(next_tail);
-            chain_tail[k] = tail_bytes(&t, PREVIEW_BYTES).to_string();
+            t.drain(..t.len() - tail_bytes(&t, PREVIEW_BYTES).len());
+            chain_tail[k] = t;
             let mut h = u.head().to_string();
             if h.len() < PREVIEW_BYTES {
                 h.push_str(next_head);
             }
-            chain_head[k] = head_bytes(&h, PREVIEW_BYTES).to_string();
+            h.truncate(head_bytes(&h, PREVIEW_BYTES).len());
+            chain_head[k] = h;
             p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], None);
             p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &chain_tail[k]);
         } else {
@@ -585,20 +592,32 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
     let Some(params) = &rules.subhead else { return false };
     let (a, b) = (&units[k], &units[k + 1]);
     let Some(w) = a.whole() else { return false };
-    let chars: Vec<char> = w.chars().collect();
-    let (Some(&first), Some(&last)) = (chars.first(), chars.last()) else { return false };
+    let (Some(first), Some(last)) = (w.chars().next(), w.chars().next_back()) else { return false };
+    let n = char_len(w);
+    // The last two characters (or the one), and the first two of what follows.
+    let mut end = ['\0'; 2];
+    let end_len = n.min(2);
+    for (slot, c) in end[..end_len].iter_mut().rev().zip(w.chars().rev()) {
+        *slot = c;
+    }
+    let mut b_head = ['\0'; 2];
+    let mut b_len = 0;
+    for c in b.head().chars().take(2) {
+        b_head[b_len] = c;
+        b_len += 1;
+    }
+    let b_head = &b_head[..b_len];
     let quoted = matches!((first, last), ('“', '”') | ('『', '』') | ('「', '」'));
-    let b_head: Vec<char> = b.head().chars().take(2).collect();
     a.single_line_block
         && !a.ends_sentence
         && !a.opens
         && k > 0
         && after_end(units, k)
-        && chars.len() <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
+        && n <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
         && (quoted || !w.contains(params.never.as_slice()) && !w.contains(|c: char| c.is_ascii_digit()))
         && !params.ends_open.contains(&last)
         && b_head.first().is_some_and(|c| !params.starts_open.contains(c) && !rules.is_non_initial(*c))
-        && !rules.words.spans(&chars[chars.len().saturating_sub(2)..], &b_head)
+        && !rules.words.spans(&end[..end_len], b_head)
         // A dateline cut by the break (`据新华社北京1月9|日电`) is not a subhead.
         && !segment::starts_item(rules, &format!("{}{}", w, b.head()), None)
 }
@@ -790,10 +809,16 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
     if rules.words.is_empty() {
         return None;
     }
-    let left: Vec<char> =
-        page[before.content.clone()].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
-    let right: Vec<char> = page[after.content.clone()].chars().take(2).collect();
-    if left.len() < 3 || right.len() < 2 || !left.iter().chain(&right).all(|&c| is_han(c)) {
+    let (mut left, mut right) = (['\0'; 3], ['\0'; 2]);
+    let mut rev = page[before.content.clone()].chars().rev();
+    for slot in left.iter_mut().rev() {
+        *slot = rev.next()?;
+    }
+    let mut fwd = page[after.content.clone()].chars();
+    for slot in right.iter_mut() {
+        *slot = fwd.next()?;
+    }
+    if !left.iter().chain(&right).all(|&c| is_han(c)) {
         return None;
     }
     let orphan = left[2];

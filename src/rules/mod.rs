@@ -544,9 +544,10 @@ impl WordSet {
                 if take_left + take_right > 3 {
                     continue;
                 }
-                let mut w: Vec<char> = left[l - take_left..].to_vec();
-                w.extend_from_slice(&right[..take_right]);
-                if self.contains(&w) {
+                let mut w = ['\0'; 4];
+                w[..take_left].copy_from_slice(&left[l - take_left..]);
+                w[take_left..take_left + take_right].copy_from_slice(&right[..take_right]);
+                if self.contains(&w[..take_left + take_right]) {
                     return true;
                 }
             }
