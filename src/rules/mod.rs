@@ -818,7 +818,20 @@ impl CompiledRules {
     /// Does an entry of the lexicon start with `ch`?
     #[inline]
     pub fn starts_lexicon_entry(&self, ch: char) -> bool {
-        !self.lexicon_first.is_empty() && self.lexicon_first.contains(&ch)
+        if self.lexicon_first.is_empty() {
+            return false;
+        }
+        // Tables first: the set is asked about every character that needs attention.
+        let u = ch as u32;
+        if u < 0x80 {
+            return self.lexicon_ascii[u as usize];
+        }
+        // A lexicon start is in the attention bitmap (see `build`): a BMP character outside it
+        // starts no entry.
+        if u < 0x10000 && !self.bmp_needs_attention(u) {
+            return false;
+        }
+        self.lexicon_first.contains(&ch)
     }
 
     /// Does an entry of the lexicon start with the ASCII byte `b`? (A table: this is asked of
