@@ -383,10 +383,97 @@ pub enum CharAction {
     Delete(RuleIdx),
 }
 
+/// A compiled pattern with a test that rules out most texts before the regex runs.
+///
+/// Layout asks the dateline, byline, credit and furniture patterns about every unit of a page,
+/// and almost every answer is "no"; a regex search has a fixed cost (a cache taken from a pool,
+/// the search set up) that dominates on such short texts. Most of these patterns are anchored
+/// (`^…`, `…$`), and regex-syntax's literal extractor tells which literals every match starts
+/// (or ends) with: `^(?:本报|新华社…)` starts with one of the agencies, `…摄）$` ends with `）`
+/// or `)`. A text that does not start (end) with one of them cannot match, and is answered
+/// without searching. Where nothing can be said (an unanchored pattern, a class too large to
+/// list) the regex decides alone. The methods shadow the [`Regex`] methods of the same name, so
+/// callers use a `Pattern` as they would the regex.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    regex: Regex,
+    /// The characters every match starts with (sorted), when matches start at the text's start.
+    /// Only the first character of each literal is kept: a handful to look up instead of the
+    /// cross product of a pattern's alternatives.
+    prefixes: Option<Vec<char>>,
+    /// The characters every match ends with (sorted), when matches end at the text's end.
+    suffixes: Option<Vec<char>>,
+}
+
+impl Pattern {
+    fn new(regex: Regex) -> Pattern {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        use regex_syntax::hir::Look;
+        let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(regex.as_str()) else {
+            return Pattern { regex, prefixes: None, suffixes: None };
+        };
+        let props = hir.properties();
+        let chars = |kind: ExtractKind, first: bool| {
+            let seq = Extractor::new().kind(kind).extract(&hir);
+            let mut out = Vec::new();
+            for lit in seq.literals()? {
+                // A literal is UTF-8 (the pattern is), unless the extractor cut one inside a
+                // character; an empty one matches everything: then nothing can be ruled out.
+                let s = std::str::from_utf8(lit.as_bytes()).ok()?;
+                out.push(if first { s.chars().next()? } else { s.chars().next_back()? });
+            }
+            out.sort_unstable();
+            out.dedup();
+            (!out.is_empty()).then_some(out)
+        };
+        let prefixes =
+            props.look_set_prefix().contains(Look::Start).then(|| chars(ExtractKind::Prefix, true)).flatten();
+        let suffixes = props.look_set_suffix().contains(Look::End).then(|| chars(ExtractKind::Suffix, false)).flatten();
+        Pattern { regex, prefixes, suffixes }
+    }
+
+    /// Could the pattern match `text`? `false` is certain; `true` means the regex must say.
+    #[inline]
+    pub fn may_match(&self, text: &str) -> bool {
+        let allowed = |set: &Option<Vec<char>>, c: Option<char>| {
+            set.as_ref().map_or(true, |set| c.is_some_and(|c| set.binary_search(&c).is_ok()))
+        };
+        allowed(&self.prefixes, text.chars().next()) && allowed(&self.suffixes, text.chars().next_back())
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.may_match(text) && self.regex.is_match(text)
+    }
+
+    pub fn find<'h>(&self, text: &'h str) -> Option<regex::Match<'h>> {
+        if self.may_match(text) {
+            self.regex.find(text)
+        } else {
+            None
+        }
+    }
+
+    pub fn captures<'h>(&self, text: &'h str) -> Option<regex::Captures<'h>> {
+        if self.may_match(text) {
+            self.regex.captures(text)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.regex.as_str()
+    }
+
+    pub fn capture_names(&self) -> regex::CaptureNames<'_> {
+        self.regex.capture_names()
+    }
+}
+
 /// A compiled byline pattern.
 #[derive(Debug, Clone)]
 pub struct BylineRule {
-    pub regex: Regex,
+    pub regex: Pattern,
     pub position: BylinePosition,
     pub rule: RuleIdx,
 }
@@ -431,10 +518,10 @@ pub struct CompiledRules {
     pub stray_words: HashMap<String, (String, RuleIdx)>,
     /// Lexicon replacements: automaton, then replacement and rule per pattern.
     pub lexicon: Option<(AhoCorasick, Vec<(String, RuleIdx)>)>,
-    pub datelines: Vec<(Regex, RuleIdx)>,
+    pub datelines: Vec<(Pattern, RuleIdx)>,
     pub bylines: Vec<BylineRule>,
-    pub credits: Vec<(Regex, RuleIdx)>,
-    pub furniture: Vec<(Regex, RuleIdx)>,
+    pub credits: Vec<(Pattern, RuleIdx)>,
+    pub furniture: Vec<(Pattern, RuleIdx)>,
     sentence_end: Vec<char>,
     non_initial: Vec<char>,
     closing: Vec<char>,
@@ -681,7 +768,7 @@ impl CompiledRules {
                 }
                 RuleType::Dateline | RuleType::Byline | RuleType::Credit | RuleType::Furniture => {
                     let pattern = r.pattern.as_ref().ok_or_else(|| need("pattern"))?;
-                    let regex = compile_pattern(pattern, &set.vars, file, &r.id)?;
+                    let regex = Pattern::new(compile_pattern(pattern, &set.vars, file, &r.id)?);
                     match r.kind {
                         RuleType::Dateline => c.datelines.push((regex, idx)),
                         RuleType::Credit => {
@@ -952,6 +1039,71 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_prefilter_reads_anchored_literals() {
+        let p = Pattern::new(Regex::new("^(?:本报|新华社)(?:北京)?(?:电|讯)").unwrap());
+        assert!(p.prefixes.is_some() && p.suffixes.is_none());
+        assert!(!p.may_match("昨天，本报讯") && p.may_match("本报讯 昨天"));
+        let p = Pattern::new(Regex::new("\\s*(?P<credit>\\p{Han}{2,3})\\s*摄[）)]$").unwrap());
+        assert!(p.prefixes.is_none() && p.suffixes.is_some());
+        assert!(!p.may_match("张三摄）。") && p.may_match("张三摄）"));
+        // Unanchored: nothing to rule out.
+        let p = Pattern::new(Regex::new("本报").unwrap());
+        assert!(p.prefixes.is_none() && p.suffixes.is_none() && p.may_match("x"));
+    }
+
+    /// The prefilter never rules out a text its regex matches: every built-in pattern, on texts
+    /// made of pieces of their own examples and of text that matches none.
+    #[test]
+    fn pattern_prefilter_is_exact_on_builtin_patterns() {
+        let c = RuleSet::builtin().compile().unwrap();
+        let pieces = [
+            "本报讯",
+            "新华社北京1月15日电",
+            "据新华社",
+            "（记者 张三 李四）",
+            "(记者张三)",
+            "记者张三、李四报道：",
+            "本报驻埃及记者王五",
+            "（新华社记者王五摄）",
+            "王五 摄",
+            "张三摄",
+            "1998年1月13日 星期二",
+            "第2版 要闻",
+            "责任编辑：赵六",
+            "昨天上午，",
+            "会议召开。",
+            " ",
+            "\n",
+            "（",
+            "）",
+            "摄",
+            "”",
+        ];
+        let mut texts = vec![String::new()];
+        for a in pieces {
+            texts.push(a.to_string());
+            for b in pieces {
+                texts.push(format!("{a}{b}"));
+                for z in ["会议召开。", "（张三摄）", "张三 摄"] {
+                    texts.push(format!("{a}{b}{z}"));
+                }
+            }
+        }
+        let patterns = c
+            .datelines
+            .iter()
+            .chain(&c.credits)
+            .chain(&c.furniture)
+            .map(|(p, _)| p)
+            .chain(c.bylines.iter().map(|b| &b.regex));
+        for p in patterns {
+            for t in &texts {
+                assert!(p.may_match(t) || !p.regex.is_match(t), "{} rules out {t:?}, which it matches", p.as_str());
+            }
+        }
+    }
 
     #[test]
     fn builtin_rules_compile() {
