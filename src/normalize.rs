@@ -406,8 +406,7 @@ impl Pass<'_> {
     #[inline]
     fn needs_attention(&self, b: u8, c: char) -> bool {
         if b < 0x80 {
-            return (!b.is_ascii_digit() && b != b'-' && b != b'%' && b != b'.' && b != b'/')
-                || self.rules.lexicon_starts_with_ascii(b);
+            return self.rules.ascii_attention[b as usize];
         }
         self.rules.needs_attention(c)
     }
@@ -540,10 +539,9 @@ impl Pass<'_> {
         let n = bytes.len();
         let mut run = 0; // start of the run of characters copied as they are
         let mut i = 0;
-        // Which ASCII bytes need more than a copy (the same answer as `needs_attention`).
-        let ascii: [bool; 128] = std::array::from_fn(|b| self.needs_attention(b as u8, b as u8 as char));
+        let ascii = &self.rules.ascii_attention;
         while i < n {
-            i = skip_plain(self.rules, &ascii, bytes, i);
+            i = skip_plain(self.rules, ascii, bytes, i);
             if i == n {
                 break;
             }
@@ -574,6 +572,16 @@ impl Pass<'_> {
         }
         self.copy(run..n);
     }
+}
+
+/// Which ASCII bytes the pass must look at (the rest are copied in runs): all but digits and the
+/// marks that stay inside numbers (`-%./`), and the first characters of lexicon entries. Built
+/// once per rule set ([`CompiledRules::ascii_attention`]).
+pub(crate) fn ascii_attention_table(rules: &CompiledRules) -> [bool; 128] {
+    std::array::from_fn(|b| {
+        let b = b as u8;
+        (!b.is_ascii_digit() && b != b'-' && b != b'%' && b != b'.' && b != b'/') || rules.lexicon_starts_with_ascii(b)
+    })
 }
 
 /// From `i`, the end of the stretch of characters that need nothing: ASCII by a table, and the

@@ -266,7 +266,13 @@ fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<us
 /// Does a raw line end like a sentence? The sentence-end and closing classes hold the half-width
 /// marks too, so the line's last characters need no normalization for this.
 fn line_ends_sentence(rules: &CompiledRules, line: &str) -> bool {
-    ends_sentence(rules, tail_chars(line, 12))
+    // Most lines are decided by their last character alone (as in `ends_sentence`), without
+    // walking back to find the tail.
+    match line.chars().next_back() {
+        None => false,
+        Some(c) if !rules.is_closing(c) => rules.is_sentence_end(c),
+        Some(_) => ends_sentence(rules, tail_chars(line, 12)),
+    }
 }
 
 /// Reads the page into paragraphs.

@@ -104,7 +104,8 @@ impl Pending {
 
 /// Is this line (raw page text) page furniture?
 pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
-    if rules.furniture.is_empty() || line.len() > 48 * 4 || char_len(line) > 48 {
+    // (At most 48 bytes is at most 48 characters: the count is needed only for longer lines.)
+    if rules.furniture.is_empty() || line.len() > 48 * 4 || (line.len() > 48 && char_len(line) > 48) {
         return false;
     }
     let matches = |t: &str| !t.is_empty() && rules.furniture.iter().any(|(re, _)| re.is_match(t));

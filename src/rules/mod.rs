@@ -511,6 +511,8 @@ pub struct CompiledRules {
     /// First characters of the lexicon's entries (after normalization).
     lexicon_first: std::collections::HashSet<char>,
     lexicon_ascii: [bool; 128],
+    /// Which ASCII bytes normalization looks at (see `normalize::ascii_attention_table`).
+    pub ascii_attention: [bool; 128],
     /// Length of the longest lexicon entry, in characters.
     pub lexicon_max_chars: usize,
     pub cjk_spacing: Option<RuleIdx>,
@@ -657,6 +659,7 @@ impl CompiledRules {
             lexicon_first: std::collections::HashSet::new(),
             lexicon_ascii: [false; 128],
             lexicon_max_chars: 0,
+            ascii_attention: [true; 128],
             cjk_spacing: None,
             stray_words: HashMap::new(),
             lexicon: None,
@@ -862,6 +865,7 @@ impl CompiledRules {
                 c.attention[(u / 64) as usize] |= 1 << (u % 64);
             }
         }
+        c.ascii_attention = crate::normalize::ascii_attention_table(&c);
         if c.join_wrap == RuleIdx::MAX || c.join_break == RuleIdx::MAX {
             return Err(err("rules", None, "the join rules (type \"join\", across \"line\" and \"blank\") cannot be removed: every join must be attributed to a rule"));
         }
