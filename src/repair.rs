@@ -372,8 +372,11 @@ fn units(
         for i in b.clone() {
             let last = i + 1 == b.end;
             let f = furniture[i - b.start];
-            let text = &page[lines[i].content.clone()];
-            depth += paren_balance(text);
+            // (Indented pages break at indentation whatever is open, and a block's last line
+            // ends its unit: neither needs the count.)
+            if !layout.indent_page && !last {
+                depth += paren_balance(&page[lines[i].content.clone()]);
+            }
             let open = depth > 0 && !layout.indent_page;
             let brk = last
                 || f != furniture[i + 1 - b.start]
@@ -463,7 +466,8 @@ fn make_unit(
     // The text is normalized already: no spaces are left between Chinese characters. The
     // previews are slices of it.
     let head = head_bytes(t, PREVIEW_BYTES);
-    let short = t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS;
+    // (At most PREVIEW_CHARS bytes is at most as many characters: only longer texts are counted.)
+    let short = t.len() <= PREVIEW_CHARS || (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS);
     let whole = short.then_some(t);
     let tail = tail_bytes(t, PREVIEW_BYTES);
     let ornament = !furniture && !head.is_empty() && !head.chars().any(|c| c.is_alphanumeric());
