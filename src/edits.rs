@@ -28,14 +28,35 @@ impl RawEdit {
 }
 
 /// Where edits go: a per-rule counter, and with `explain` the edits themselves.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EditLog {
     /// Keep the edits themselves (for `--explain`).
     pub explain: bool,
     /// Count nothing at all (used for look-ahead previews that are not part of the output).
     pub muted: bool,
-    pub counts: Vec<u64>,
+    /// Edits per rule index: the first `INLINE_RULES` rules in place (a log is made for every
+    /// unit of a page, and most rule sets have fewer rules, so counting allocates nothing), the
+    /// rest in `spill`.
+    inline: [u32; INLINE_RULES],
+    spill: Vec<u64>,
+    /// One more than the highest rule index counted (the length of [`EditLog::counts`]).
+    len: usize,
     pub edits: Vec<RawEdit>,
+}
+
+const INLINE_RULES: usize = 48;
+
+impl Default for EditLog {
+    fn default() -> Self {
+        EditLog {
+            explain: false,
+            muted: false,
+            inline: [0; INLINE_RULES],
+            spill: Vec::new(),
+            len: 0,
+            edits: Vec::new(),
+        }
+    }
 }
 
 impl EditLog {
@@ -54,11 +75,7 @@ impl EditLog {
         if self.muted {
             return;
         }
-        let i = rule as usize;
-        if self.counts.len() <= i {
-            self.counts.resize(i + 1, 0);
-        }
-        self.counts[i] += 1;
+        self.add_count(rule as usize, 1);
         if self.explain {
             self.edits.push(RawEdit { rule, span, before: before(), after: after.to_string() });
         }
@@ -71,11 +88,33 @@ impl EditLog {
 
     /// Adds the counts of another log into this one.
     pub fn merge_counts(&mut self, other: &EditLog) {
-        if self.counts.len() < other.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+        for (a, b) in self.inline.iter_mut().zip(&other.inline) {
             *a += b;
         }
+        for (k, &n) in other.spill.iter().enumerate() {
+            self.add_count(INLINE_RULES + k, n);
+        }
+        self.len = self.len.max(other.len);
+    }
+
+    #[inline]
+    fn add_count(&mut self, i: usize, n: u64) {
+        if i < INLINE_RULES {
+            self.inline[i] += n as u32;
+        } else {
+            let k = i - INLINE_RULES;
+            if self.spill.len() <= k {
+                self.spill.resize(k + 1, 0);
+            }
+            self.spill[k] += n;
+        }
+        self.len = self.len.max(i + 1);
+    }
+
+    /// Edits per rule index, up to the highest rule counted.
+    pub fn counts(&self) -> Vec<u64> {
+        (0..self.len)
+            .map(|i| if i < INLINE_RULES { self.inline[i] as u64 } else { self.spill[i - INLINE_RULES] })
+            .collect()
     }
 }

@@ -136,7 +136,7 @@ pub struct Scratch {
 pub fn normalize_pieces(
     rules: &CompiledRules,
     page: &str,
-    pieces: &[Range<usize>],
+    pieces: impl IntoIterator<Item = Range<usize>>,
     mode: Mode,
     scratch: &mut Scratch,
     out: &mut ParaText,
@@ -147,7 +147,7 @@ pub fn normalize_pieces(
     scratch.starts.clear();
     for r in pieces {
         scratch.starts.push((scratch.joined.len() as u32, r.start as u32));
-        scratch.joined.push_str(&page[r.clone()]);
+        scratch.joined.push_str(&page[r]);
     }
     // Room for what conversions add (a half-width mark becomes three bytes) and for the anchors
     // (one per piece and two per change), so that the pass does not grow them as it writes.
@@ -171,15 +171,7 @@ thread_local! {
 pub fn normalize_str(rules: &CompiledRules, s: &str) -> String {
     PREVIEW.with(|cell| {
         let (scratch, out) = &mut *cell.borrow_mut();
-        normalize_pieces(
-            rules,
-            s,
-            std::slice::from_ref(&(0..s.len())),
-            Mode::Text,
-            scratch,
-            out,
-            &mut EditLog::muted(),
-        );
+        normalize_pieces(rules, s, std::iter::once(0..s.len()), Mode::Text, scratch, out, &mut EditLog::muted());
         out.text.clone()
     })
 }
@@ -732,7 +724,7 @@ mod tests {
         normalize_pieces(
             &r,
             page,
-            std::slice::from_ref(&(0..page.len())),
+            std::iter::once(0..page.len()),
             Mode::Text,
             &mut Scratch::default(),
             &mut out,
@@ -755,7 +747,15 @@ mod tests {
         let page = "少数大国 ａｎ\n\nｄ 旧时代";
         let pieces = [0..page.find('\n').unwrap(), page.rfind('\n').unwrap() + 1..page.len()];
         let mut out = ParaText::default();
-        normalize_pieces(&r, page, &pieces, Mode::Text, &mut Scratch::default(), &mut out, &mut EditLog::muted());
+        normalize_pieces(
+            &r,
+            page,
+            pieces.iter().cloned(),
+            Mode::Text,
+            &mut Scratch::default(),
+            &mut out,
+            &mut EditLog::muted(),
+        );
         assert_eq!(out.text, "少数大国和旧时代");
     }
 
@@ -767,7 +767,7 @@ mod tests {
         normalize_pieces(
             &r,
             page,
-            std::slice::from_ref(&(0..page.len())),
+            std::iter::once(0..page.len()),
             Mode::Text,
             &mut Scratch::default(),
             &mut out,

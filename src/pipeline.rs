@@ -178,7 +178,7 @@ impl Pipeline {
         let t = Instant::now();
         let records = emit::records(&self.rules, source, &text, items, self.options.explain);
         times.emit = t.elapsed();
-        PageOutput { records, text, encoding: "UTF-8", malformed: 0, edit_counts: log.counts, times }
+        PageOutput { records, text, encoding: "UTF-8", malformed: 0, edit_counts: log.counts(), times }
     }
 
     /// Normalizes and repairs one paragraph of text, without layout or segmentation: what the

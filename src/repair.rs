@@ -454,11 +454,11 @@ fn make_unit(
     explain: bool,
 ) -> Unit {
     let mut text = ParaText::default();
-    let mut log = EditLog { explain, ..EditLog::default() };
+    let mut log = EditLog::new(explain);
     if !furniture {
-        let pieces: Vec<Range<usize>> = lines[r.clone()].iter().map(|l| l.content.clone()).collect();
+        let pieces = lines[r.clone()].iter().map(|l| l.content.clone());
         PREVIEW_SCRATCH
-            .with(|s| normalize_pieces(rules, page, &pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
+            .with(|s| normalize_pieces(rules, page, pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
     }
     let t = text.text.as_str();
     // Previews are cut by bytes (at a character boundary): at three bytes a Chinese character,
@@ -682,7 +682,8 @@ fn assemble(
     let mut flags = Vec::new();
     let first_line = chain[0].lines.start;
     let last_line = chain[chain.len() - 1].lines.end - 1;
-    let mut joins_log = EditLog { explain: log.explain, muted: log.muted, ..EditLog::default() };
+    let mut joins_log = EditLog::new(log.explain);
+    joins_log.muted = log.muted;
     let mut prev: Option<(usize, usize)> = None; // (line index, block)
     for u in chain.iter() {
         for li in u.lines.clone() {
@@ -724,12 +725,12 @@ fn assemble(
         #[cfg(debug_assertions)]
         if chain.len() > 1 {
             let mut whole = ParaText::default();
-            normalize_pieces(rules, page, &pieces, mode, scratch, &mut whole, &mut EditLog::muted());
+            normalize_pieces(rules, page, pieces.iter().cloned(), mode, scratch, &mut whole, &mut EditLog::muted());
             assert_eq!(whole.text, text.text, "a stitched chain differs from the chain normalized whole");
             assert_eq!(whole.cuts, text.cuts, "a stitched chain has other cuts");
         }
     } else {
-        normalize_pieces(rules, page, &pieces, mode, scratch, &mut text, log);
+        normalize_pieces(rules, page, pieces.iter().cloned(), mode, scratch, &mut text, log);
     }
     log.merge_counts(&joins_log);
     let mut edits = joins_log.take_edits();
@@ -803,7 +804,7 @@ fn furniture_text(
     let mut part = ParaText::default();
     out.clear();
     for (i, p) in pieces.iter().enumerate() {
-        normalize_pieces(rules, page, std::slice::from_ref(p), Mode::Furniture, scratch, &mut part, log);
+        normalize_pieces(rules, page, std::iter::once(p.clone()), Mode::Furniture, scratch, &mut part, log);
         if i > 0 {
             out.push_separator(' ', p.start);
         }
