@@ -108,6 +108,14 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
     if rules.furniture.is_empty() || line.len() > 48 * 4 || (line.len() > 48 && char_len(line) > 48) {
         return false;
     }
+    // A line whose first character normalization leaves as it is, and that no furniture pattern
+    // starts with, is no furniture: decided without reading the rest of the line.
+    if let Some(c) = line.trim().chars().next() {
+        let kept = if c.is_ascii() { !rules.ascii_attention[c as usize] } else { !rules.needs_attention(c) };
+        if kept && !rules.furniture.iter().any(|(re, _)| re.may_start_with(c)) {
+            return false;
+        }
+    }
     let matches = |t: &str| !t.is_empty() && rules.furniture.iter().any(|(re, _)| re.is_match(t));
     // Most lines are decided on their raw text; only a line with full-width letters or digits,
     // which the patterns do not spell, is normalized first.

@@ -414,7 +414,13 @@ impl Pattern {
         };
         let props = hir.properties();
         let chars = |kind: ExtractKind, first: bool| {
-            let seq = Extractor::new().kind(kind).extract(&hir);
+            // Prefixes are read with room for larger classes (`[A-Z]?[0-9]` is 36 first
+            // characters); the same limits make suffix sets of long patterns give up.
+            let mut extractor = Extractor::new();
+            if first {
+                extractor.limit_class(64).limit_total(4096);
+            }
+            let seq = extractor.kind(kind).extract(&hir);
             let mut out = Vec::new();
             for lit in seq.literals()? {
                 // A literal is UTF-8 (the pattern is), unless the extractor cut one inside a
@@ -439,6 +445,12 @@ impl Pattern {
             set.as_ref().map_or(true, |set| c.is_some_and(|c| set.binary_search(&c).is_ok()))
         };
         allowed(&self.prefixes, text.chars().next()) && allowed(&self.suffixes, text.chars().next_back())
+    }
+
+    /// Could a match start with `c`? (Always, when the pattern's starts are not known.)
+    #[inline]
+    pub fn may_start_with(&self, c: char) -> bool {
+        self.prefixes.as_ref().map_or(true, |set| set.binary_search(&c).is_ok())
     }
 
     pub fn is_match(&self, text: &str) -> bool {
