@@ -554,7 +554,7 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
             && (p.starts[k + 1]
                 // Confirmed by a caption alone, a headline must be phrase-like, as a subhead is:
                 // a line with a comma before a caption is more often the caption's first line.
-                || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| w.contains(s.never.as_slice()))))
+                || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| w.contains(s.shape.never.as_slice()))))
                 || caption_follows(units, &p, &chain_end, k + 1));
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
@@ -599,7 +599,7 @@ fn after_end(units: &[Unit], k: usize) -> bool {
 /// Is unit `k`, before unit `k + 1` across a break, a subhead rather than text cut by the break?
 /// See the `layout.subhead` rule for the criteria.
 fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
-    let Some(params) = &rules.subhead else { return false };
+    let Some(params) = rules.subhead.as_ref().map(|s| &s.shape) else { return false };
     let (a, b) = (&units[k], &units[k + 1]);
     let Some(w) = a.whole() else { return false };
     let (Some(first), Some(last)) = (w.chars().next(), w.chars().next_back()) else { return false };
@@ -833,7 +833,7 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
         return None;
     }
     let orphan = left[2];
-    let function_word = rules.subhead.as_ref().is_some_and(|p| p.ends_open.contains(&orphan));
+    let function_word = rules.subhead.as_ref().is_some_and(|p| p.shape.ends_open.contains(&orphan));
     let w = &rules.words;
     if function_word
         || w.spans(&left[1..], &right)

@@ -546,36 +546,44 @@ pub struct CompiledRules {
     /// Common words (two or three characters), for decisions at breaks.
     pub words: WordSet,
     pub subhead: Option<SubheadParams>,
-    pub headline: HeadlineParams,
+    pub headline: LineShape,
 }
 
-/// Parameters of the headline shape.
+/// The shape of a line that stands on its own (a headline, a subhead): the `headline` and
+/// `subhead` rules give it.
 #[derive(Debug, Clone)]
-pub struct HeadlineParams {
+pub struct LineShape {
     pub max_line_chars: usize,
-    /// Characters a headline does not end with (it would be a clause cut short).
+    /// Characters it does not end with (it would be a clause cut short).
     pub ends_open: Vec<char>,
-    /// Characters a headline does not start with.
+    /// Characters it does not start with.
     pub starts_open: Vec<char>,
-    /// Characters a headline does not contain (a full stop makes a sentence).
+    /// Characters it does not contain (a full stop makes a sentence).
     pub never: Vec<char>,
 }
 
-impl Default for HeadlineParams {
+impl Default for LineShape {
     /// Without a `headline` rule: any short line may be a headline.
     fn default() -> Self {
-        HeadlineParams { max_line_chars: 48, ends_open: Vec::new(), starts_open: Vec::new(), never: Vec::new() }
+        LineShape { max_line_chars: 48, ends_open: Vec::new(), starts_open: Vec::new(), never: Vec::new() }
+    }
+}
+
+impl LineShape {
+    fn from_rule(r: &RuleSpec) -> Option<LineShape> {
+        Some(LineShape {
+            max_line_chars: r.max_line_chars?,
+            ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
+            starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
+            never: r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default(),
+        })
     }
 }
 
 /// Parameters of subhead detection.
 #[derive(Debug, Clone)]
 pub struct SubheadParams {
-    pub max_line_chars: usize,
-    pub ends_open: Vec<char>,
-    pub starts_open: Vec<char>,
-    /// Characters an unquoted subhead does not contain.
-    pub never: Vec<char>,
+    pub shape: LineShape,
     pub rule: RuleIdx,
 }
 
@@ -687,7 +695,7 @@ impl CompiledRules {
             join_break: RuleIdx::MAX,
             words: WordSet::default(),
             subhead: None,
-            headline: HeadlineParams::default(),
+            headline: LineShape::default(),
         };
         let mut lexicon_patterns: Vec<String> = Vec::new();
         let mut lexicon_targets: Vec<(String, RuleIdx)> = Vec::new();
@@ -821,21 +829,11 @@ impl CompiledRules {
                     }
                 }
                 RuleType::Subhead => {
-                    c.subhead = Some(SubheadParams {
-                        max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
-                        ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
-                        starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
-                        never: r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default(),
-                        rule: idx,
-                    });
+                    let shape = LineShape::from_rule(r).ok_or_else(|| need("max_line_chars"))?;
+                    c.subhead = Some(SubheadParams { shape, rule: idx });
                 }
                 RuleType::Headline => {
-                    c.headline = HeadlineParams {
-                        max_line_chars: r.max_line_chars.ok_or_else(|| need("max_line_chars"))?,
-                        ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
-                        starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
-                        never: r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default(),
-                    };
+                    c.headline = LineShape::from_rule(r).ok_or_else(|| need("max_line_chars"))?;
                 }
                 RuleType::ColumnLabel => {
                     c.label = Some(LabelParams {

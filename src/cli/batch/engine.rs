@@ -269,60 +269,50 @@ mod tests {
         Config { window, ordered, chunk: 1, tick: Duration::from_millis(10) }
     }
 
-    #[test]
-    fn chunks_keep_order_and_the_window() {
-        let in_flight = std::sync::atomic::AtomicUsize::new(0);
-        let max_in_flight = std::sync::atomic::AtomicUsize::new(0);
-        for ordered in [true, false] {
-            let mut c = Collect { seen: vec![], stop_at: None };
-            let stop = AtomicBool::new(false);
-            let r = run(
-                &pool(3),
-                Config { window: 12, ordered, chunk: 4, tick: Duration::from_millis(10) },
-                &stop,
-                0..1001usize,
-                |i, x| {
-                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    max_in_flight.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_micros(((i * 7919) % 13) as u64 * 20));
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    x * 2
-                },
-                &mut c,
-            );
-            assert_eq!(r.dispatched, 1001);
-            if !ordered {
-                c.seen.sort_unstable();
-            }
-            assert_eq!(c.seen, (0..1001).collect::<Vec<_>>());
-        }
-        assert!(max_in_flight.load(Ordering::SeqCst) <= 3);
-    }
-
-    #[test]
-    fn ordered_results_in_input_order_with_bounded_window() {
+    /// Runs `n` items on `threads` workers with uneven work (so that results arrive out of
+    /// order); returns what the consumer saw, the report and the most items worked on at once.
+    fn run_uneven(threads: usize, cfg: Config, n: usize, step_us: u64) -> (Vec<usize>, Report, usize) {
         let in_flight = std::sync::atomic::AtomicUsize::new(0);
         let max_in_flight = std::sync::atomic::AtomicUsize::new(0);
         let mut c = Collect { seen: vec![], stop_at: None };
         let stop = AtomicBool::new(false);
         let r = run(
-            &pool(4),
-            cfg(6, true),
+            &pool(threads),
+            cfg,
             &stop,
-            0..500usize,
+            0..n,
             |i, x| {
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 max_in_flight.fetch_max(now, Ordering::SeqCst);
-                // Uneven work so that results arrive out of order.
-                std::thread::sleep(Duration::from_micros(((i * 7919) % 13) as u64 * 50));
+                std::thread::sleep(Duration::from_micros(((i * 7919) % 13) as u64 * step_us));
                 in_flight.fetch_sub(1, Ordering::SeqCst);
                 x * 2
             },
             &mut c,
         );
+        (c.seen, r, max_in_flight.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn chunks_keep_order_and_the_window() {
+        for ordered in [true, false] {
+            let cfg = Config { window: 12, ordered, chunk: 4, tick: Duration::from_millis(10) };
+            let (mut seen, r, max_in_flight) = run_uneven(3, cfg, 1001, 20);
+            assert_eq!(r.dispatched, 1001);
+            if !ordered {
+                seen.sort_unstable();
+            }
+            assert_eq!(seen, (0..1001).collect::<Vec<_>>());
+            assert!(max_in_flight <= 3);
+        }
+    }
+
+    #[test]
+    fn ordered_results_in_input_order_with_bounded_window() {
+        let (seen, r, max_in_flight) = run_uneven(4, cfg(6, true), 500, 50);
         assert_eq!(r.dispatched, 500);
-        assert_eq!(c.seen, (0..500).collect::<Vec<_>>());
-        assert!(max_in_flight.load(Ordering::SeqCst) <= 4);
+        assert_eq!(seen, (0..500).collect::<Vec<_>>());
+        assert!(max_in_flight <= 4);
     }
 
     #[test]
