@@ -928,6 +928,36 @@ mod tests {
         assert_eq!(p[2].0, Role::Headline);
     }
 
+    /// Whether a column break's seam lets the chain be its units put end to end; both ways the
+    /// text is what normalizing the chain whole gives (debug builds assert that on every chain).
+    #[test]
+    fn chains_are_stitched_only_at_plain_seams() {
+        let r = rules();
+        let chain_of = |page: &str| {
+            let ls = lines(page);
+            let blocks: Vec<Range<usize>> = vec![0..1, 2..3];
+            let layout = PageLayout { wrap: None, indent_page: false, ragged: true, tight: false };
+            let units = units(&r, page, &ls, &blocks, layout, false);
+            assert_eq!(units.len(), 2, "{page:?}");
+            (stitchable(&r, page, &ls, &units), paras(page))
+        };
+        let (ok, p) = chain_of("全区召开会议，改革创新取\n\n得新突破。");
+        assert!(ok);
+        assert_eq!(p[0].1, "全区召开会议，改革创新取得新突破。");
+        // A half-width comma at the seam is decided by what follows it, across the break.
+        let (ok, p) = chain_of("全区召开会议,改革创新取得,\n\n新突破。");
+        assert!(!ok);
+        assert_eq!(p[0].1, "全区召开会议，改革创新取得，新突破。");
+        // A parenthesis opened before the break and closed after it is decided as a pair.
+        let (ok, p) = chain_of("本报讯(记者张三李四\n\n王五)昨天全区召开会议。");
+        assert!(!ok);
+        assert_eq!(p[0].1, "本报讯（记者张三李四王五）昨天全区召开会议。");
+        // A lexicon entry split by the break (the seed's 漏|湖) is found in the whole.
+        let (ok, p) = chain_of("他们在太湖和漏\n\n湖一带调查水质。");
+        assert!(!ok);
+        assert!(p[0].1.contains("滆湖"), "{:?}", p[0].1);
+    }
+
     #[test]
     fn photo_headline_is_not_joined_to_its_caption() {
         let page = "春到滨江\n\n市民在公园观赏樱花\n\n盛开的景象。（周小川摄）\n";
