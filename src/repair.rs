@@ -470,7 +470,10 @@ fn make_unit(
     let short = t.len() <= PREVIEW_CHARS || (t.len() <= PREVIEW_CHARS * 4 && char_len(t) <= PREVIEW_CHARS);
     let whole = short.then_some(t);
     let tail = tail_bytes(t, PREVIEW_BYTES);
-    let ornament = !furniture && !head.is_empty() && !head.chars().any(|c| c.is_alphanumeric());
+    // (The CJK Unified Ideographs block is all letters: answered before the Unicode tables.)
+    let ornament = !furniture
+        && !head.is_empty()
+        && !head.chars().any(|c| matches!(c, '\u{4E00}'..='\u{9FFF}') || c.is_alphanumeric());
     let ends_sentence = ends_sentence(rules, tail);
     let ends_credit = !furniture && !label && segment::ends_with_credit(rules, tail);
     let opens = !furniture && !label && segment::starts_item(rules, head, whole);
