@@ -41,7 +41,7 @@ use super::{setup_error, PipelineArgs, EXIT_OK, EXIT_PAGE_FAILED};
 
 /// Pages a worker takes at once (see `engine`): a few milliseconds of work, so that handing
 /// results over costs little, while at most `4 × PAGES_PER_CHUNK` pages per worker are in flight.
-const PAGES_PER_CHUNK: usize = 8;
+const PAGES_PER_CHUNK: usize = 16;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
