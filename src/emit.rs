@@ -275,17 +275,12 @@ mod tests {
 
     #[test]
     fn writes_what_serde_json_writes_on_random_strings() {
-        // A fixed xorshift sequence over a mix of ASCII (controls included) and Chinese.
-        let alphabet: Vec<char> = "\u{0}\u{1}\u{1f}\n\r\t\"\\/ aZ09,.全区，。“”\u{7f}\u{80}\u{3000}".chars().collect();
-        let mut x = 0x2545F4914F6CDD1Du64;
-        for _ in 0..500 {
-            let mut s = String::new();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            for k in 0..(x % 60) {
-                s.push(alphabet[((x >> (k % 32)) as usize + k as usize) % alphabet.len()]);
-            }
+        // A mix of ASCII (controls included) and Chinese.
+        let alphabet = [
+            "\u{0}", "\u{1}", "\u{1f}", "\n", "\r", "\t", "\"", "\\", "/", " ", "a", "Z", "0", "9", ",", ".", "全",
+            "区", "，", "。", "“", "”", "\u{7f}", "\u{80}", "\u{3000}",
+        ];
+        for s in crate::text::random_texts(&alphabet, 500, 60) {
             let mut ours = Vec::new();
             write_str(&mut ours, &s);
             assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&s).unwrap());

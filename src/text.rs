@@ -149,6 +149,21 @@ pub fn compact(s: &str) -> String {
     out
 }
 
+/// `count` texts of up to `max_pieces` pieces each, chosen by a fixed xorshift sequence: the same
+/// texts on every run, for tests that compare two implementations.
+#[cfg(test)]
+pub(crate) fn random_texts(pieces: &[&str], count: usize, max_pieces: u64) -> Vec<String> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (0..x % max_pieces).map(|k| pieces[((x >> (k % 40)) as usize + k as usize) % pieces.len()]).collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,15 +171,7 @@ mod tests {
     #[test]
     fn char_len_agrees_with_chars_count() {
         let pieces = ["", "a", "全", "𠀀", "·", "ab,全区。", "\u{FEFF}x", "１２３"];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..2000 {
-            let mut s = String::new();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            for k in 0..(x % 24) {
-                s.push_str(pieces[((x >> (k % 40)) as usize + k as usize) % pieces.len()]);
-            }
+        for s in random_texts(&pieces, 2000, 24) {
             assert_eq!(char_len(&s), s.chars().count(), "{s:?}");
         }
     }
