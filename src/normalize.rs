@@ -393,16 +393,6 @@ impl Pass<'_> {
         is_ws(c) || matches!(self.rules.char_action(c), Some(CharAction::Space(_)))
     }
 
-    /// Does the character at `i` need more than a copy? Most text (Han, East Asian punctuation,
-    /// digits) does not, and is copied in runs.
-    #[inline]
-    fn needs_attention(&self, b: u8, c: char) -> bool {
-        if b < 0x80 {
-            return self.rules.ascii_attention[b as usize];
-        }
-        self.rules.needs_attention(c)
-    }
-
     /// At `i`, a stray Latin word between Chinese characters (the spaces around it included)?
     /// Returns the end of what it replaces, the replacement and the rule.
     fn stray_word_at(&self, i: usize) -> Option<(usize, String, crate::rules::RuleIdx)> {
@@ -539,7 +529,7 @@ impl Pass<'_> {
             }
             let b = bytes[i];
             let c = if b < 0x80 { b as char } else { decode_at(bytes, i) };
-            if !self.needs_attention(b, c) {
+            if !self.rules.needs_attention(c) {
                 i += c.len_utf8();
                 continue;
             }

@@ -761,7 +761,7 @@ fn assemble(
 /// span the seam. When neither can happen the chain is its units put end to end, and the long
 /// chains of a page with column breaks are not normalized twice.
 fn stitchable(rules: &CompiledRules, page: &str, lines: &[Line], chain: &[Unit]) -> bool {
-    let plain = |c: Option<char>| c.is_some_and(|c| !c.is_ascii() && is_cjk(c) && !rules.needs_attention(c));
+    let plain = |c: Option<char>| c.is_some_and(|c| is_cjk(c) && !rules.needs_attention(c));
     let raw = |u: &Unit| {
         let first = lines[u.lines.start].content.start;
         &page.as_bytes()[first..lines[u.lines.end - 1].content.end]

@@ -111,8 +111,7 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
     // A line whose first character normalization leaves as it is, and that no furniture pattern
     // starts with, is no furniture: decided without reading the rest of the line.
     if let Some(c) = line.trim().chars().next() {
-        let kept = if c.is_ascii() { !rules.ascii_attention[c as usize] } else { !rules.needs_attention(c) };
-        if kept && !rules.furniture.iter().any(|(re, _)| re.may_start_with(c)) {
+        if !rules.needs_attention(c) && !rules.furniture.iter().any(|(re, _)| re.may_start_with(c)) {
             return false;
         }
     }

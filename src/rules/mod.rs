@@ -949,12 +949,15 @@ impl CompiledRules {
         self.attention[(u / 64) as usize] & (1 << (u % 64)) != 0
     }
 
-    /// Does normalization have anything to do with the non-ASCII character `ch`?
+    /// Does normalization have anything to do with `ch`? (A character it does not attend to is
+    /// copied as it is, whatever stands around it.)
     #[inline]
     pub fn needs_attention(&self, ch: char) -> bool {
         let u = ch as u32;
-        if u < 0x10000 {
-            self.attention[(u / 64) as usize] & (1 << (u % 64)) != 0
+        if u < 0x80 {
+            self.ascii_attention[u as usize]
+        } else if u < 0x10000 {
+            self.bmp_needs_attention(u)
         } else {
             self.char_action(ch).is_some()
         }
