@@ -3,7 +3,7 @@
 //! exit statuses, and that records come back while stdin is still open (coprocess use).
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -11,15 +11,20 @@ use base64::Engine as _;
 use encoding_rs::{Encoding, BIG5, GB18030, UTF_16LE};
 use serde_json::{json, Value};
 
-fn stream(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_newsmend"))
+/// `newsmend stream ARGS` with stdin, stdout and stderr piped.
+fn spawn_stream(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_newsmend"))
         .arg("stream")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("newsmend runs");
+        .expect("newsmend runs")
+}
+
+fn stream(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = spawn_stream(args);
     let mut input = child.stdin.take().unwrap();
     let data = stdin.to_vec();
     let writer = std::thread::spawn(move || {
@@ -202,13 +207,7 @@ fn over_long_lines_get_an_error_record_and_the_stream_goes_on() {
 
 #[test]
 fn records_come_back_before_stdin_closes() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_newsmend"))
-        .args(["stream", "-j", "2", "-q"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_stream(&["-j", "2", "-q"]);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -235,13 +234,7 @@ fn records_come_back_before_stdin_closes() {
 
 #[test]
 fn ctrl_c_ends_a_stream_cleanly_even_while_stdin_is_idle() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_newsmend"))
-        .args(["stream", "-j", "2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_stream(&["-j", "2"]);
     let mut stdin = child.stdin.take().unwrap();
     let line = serde_json::to_string(&json!({"id": "one", "text": page(1)})).unwrap();
     writeln!(stdin, "{line}").unwrap();
