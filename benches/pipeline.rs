@@ -36,6 +36,11 @@
 #[path = "../examples/support/corpus.rs"]
 mod corpus;
 
+/// The allocator of the `newsmend` binary (see `src/main.rs`), so that these figures are those of
+/// a run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,6 +6,14 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// A page makes a few hundred small, short-lived allocations (lines, units, paragraph texts,
+/// records) on whichever worker processes it. glibc's malloc spent ~10% of a run's instructions
+/// on them; mimalloc's thread-local free lists make the same run ~12% faster (measured: 200 MB
+/// UTF-8 corpus, 1 worker, 1.98 s → 1.74 s). The price is a fixed ~25 MB of reserved segments
+/// (peak RSS 17 → 43 MB), which does not grow with the number of pages.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "newsmend",
