@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+mod gb18030;
+
 use encoding_rs::{Encoding, BIG5, GB18030, UTF_16BE, UTF_16LE, UTF_8};
 
 /// A decoded page.
@@ -358,13 +360,23 @@ fn detect_bomless_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
 
 /// Decodes without replacement, counting each malformed sequence and writing U+FFFD for it.
 fn decode_counting(encoding: &'static Encoding, bytes: &[u8]) -> (String, usize) {
+    if encoding == GB18030 {
+        return gb18030::decode_counting(bytes);
+    }
+    let mut out = String::new();
+    let malformed = decode_counting_into(encoding, bytes, &mut out);
+    (out, malformed)
+}
+
+/// [`decode_counting`] with encoding_rs alone, appending to `out`; returns the malformed count.
+fn decode_counting_into(encoding: &'static Encoding, bytes: &[u8], out: &mut String) -> usize {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    let cap = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(bytes.len() * 3 + 16);
-    let mut out = String::with_capacity(cap);
+    let need = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(bytes.len() * 3 + 16);
+    out.reserve(need);
     let mut malformed = 0usize;
     let mut src = bytes;
     loop {
-        let (result, read) = decoder.decode_to_string_without_replacement(src, &mut out, true);
+        let (result, read) = decoder.decode_to_string_without_replacement(src, out, true);
         src = &src[read..];
         match result {
             encoding_rs::DecoderResult::InputEmpty => break,
@@ -378,7 +390,7 @@ fn decode_counting(encoding: &'static Encoding, bytes: &[u8]) -> (String, usize)
             }
         }
     }
-    (out, malformed)
+    malformed
 }
 
 /// CRLF and lone CR to LF, in place. Returns how many line ends changed.
