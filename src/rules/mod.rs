@@ -397,12 +397,39 @@ pub enum CharAction {
 #[derive(Debug, Clone)]
 pub struct Pattern {
     regex: Regex,
-    /// The characters every match starts with (sorted), when matches start at the text's start.
-    /// Only the first character of each literal is kept: a handful to look up instead of the
-    /// cross product of a pattern's alternatives.
-    prefixes: Option<Vec<char>>,
-    /// The characters every match ends with (sorted), when matches end at the text's end.
-    suffixes: Option<Vec<char>>,
+    /// The characters every match starts with, when matches start at the text's start. Only the
+    /// first character of each literal is kept: a handful to look up instead of the cross product
+    /// of a pattern's alternatives.
+    prefixes: Option<CharSet>,
+    /// The characters every match ends with, when matches end at the text's end.
+    suffixes: Option<CharSet>,
+}
+
+/// A small set of characters, asked about far more often than it holds anything: a 128-bit
+/// filter on the low bits of the code point rules most characters out in one test, the sorted
+/// list decides the rest.
+#[derive(Debug, Clone)]
+struct CharSet {
+    filter: u128,
+    sorted: Vec<char>,
+}
+
+impl CharSet {
+    fn new(mut chars: Vec<char>) -> CharSet {
+        chars.sort_unstable();
+        chars.dedup();
+        CharSet { filter: chars.iter().fold(0, |f, &c| f | CharSet::bit(c)), sorted: chars }
+    }
+
+    #[inline]
+    fn bit(c: char) -> u128 {
+        1 << (c as u32 & 127)
+    }
+
+    #[inline]
+    fn contains(&self, c: char) -> bool {
+        self.filter & CharSet::bit(c) != 0 && self.sorted.binary_search(&c).is_ok()
+    }
 }
 
 impl Pattern {
@@ -428,9 +455,7 @@ impl Pattern {
                 let s = std::str::from_utf8(lit.as_bytes()).ok()?;
                 out.push(if first { s.chars().next()? } else { s.chars().next_back()? });
             }
-            out.sort_unstable();
-            out.dedup();
-            (!out.is_empty()).then_some(out)
+            (!out.is_empty()).then(|| CharSet::new(out))
         };
         let prefixes =
             props.look_set_prefix().contains(Look::Start).then(|| chars(ExtractKind::Prefix, true)).flatten();
@@ -441,8 +466,8 @@ impl Pattern {
     /// Could the pattern match `text`? `false` is certain; `true` means the regex must say.
     #[inline]
     pub fn may_match(&self, text: &str) -> bool {
-        let allowed = |set: &Option<Vec<char>>, c: Option<char>| {
-            set.as_ref().map_or(true, |set| c.is_some_and(|c| set.binary_search(&c).is_ok()))
+        let allowed = |set: &Option<CharSet>, c: Option<char>| {
+            set.as_ref().map_or(true, |set| c.is_some_and(|c| set.contains(c)))
         };
         allowed(&self.prefixes, text.chars().next()) && allowed(&self.suffixes, text.chars().next_back())
     }
@@ -450,7 +475,7 @@ impl Pattern {
     /// Could a match start with `c`? (Always, when the pattern's starts are not known.)
     #[inline]
     pub fn may_start_with(&self, c: char) -> bool {
-        self.prefixes.as_ref().map_or(true, |set| set.binary_search(&c).is_ok())
+        self.prefixes.as_ref().map_or(true, |set| set.contains(c))
     }
 
     pub fn is_match(&self, text: &str) -> bool {
