@@ -87,7 +87,7 @@ const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
 /// honoured either: the user said what the bytes are).
 pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
     check_signatures(bytes)?;
-    decode_detected(bytes, forced)
+    decode_detected(bytes, forced, Scanned::default())
 }
 
 /// Like [`decode`], but takes the bytes: a page that is valid UTF-8 (the common case) becomes
@@ -97,7 +97,8 @@ pub fn decode_owned(mut bytes: Vec<u8>, forced: Option<&'static Encoding>) -> Re
     let utf8_bom = bytes.starts_with(b"\xEF\xBB\xBF");
     let utf8_wanted = forced.map_or(true, |e| e == UTF_8);
     // No NUL byte: not UTF-16 (see `detect`), not binary; then valid UTF-8 is UTF-8.
-    if utf8_wanted && !memchr_nul(&bytes) && is_utf8(&bytes) {
+    let nul = memchr_nul(&bytes);
+    if utf8_wanted && !nul && is_utf8(&bytes) {
         if utf8_bom {
             bytes.drain(..3);
         }
@@ -106,7 +107,17 @@ pub fn decode_owned(mut bytes: Vec<u8>, forced: Option<&'static Encoding>) -> Re
         let text = unsafe { String::from_utf8_unchecked(bytes) };
         return finish(text, UTF_8, utf8_bom, 0);
     }
-    decode_detected(&bytes, forced)
+    // What was just found out is not scanned for again.
+    decode_detected(&bytes, forced, Scanned { nul: Some(nul), utf8: (utf8_wanted && !nul).then_some(false) })
+}
+
+/// What is known of the bytes already (`None`: not looked at).
+#[derive(Debug, Clone, Copy, Default)]
+struct Scanned {
+    /// They hold a NUL byte.
+    nul: Option<bool>,
+    /// They are valid UTF-8.
+    utf8: Option<bool>,
 }
 
 fn check_signatures(bytes: &[u8]) -> Result<(), DecodeError> {
@@ -118,16 +129,17 @@ fn check_signatures(bytes: &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn decode_detected(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
+fn decode_detected(bytes: &[u8], forced: Option<&'static Encoding>, scanned: Scanned) -> Result<Decoded, DecodeError> {
     let (encoding, bom_len, decoded) = match forced {
         Some(enc) => {
             let bom = Encoding::for_bom(bytes).filter(|(e, _)| *e == enc).map_or(0, |(_, n)| n);
             (enc, bom, None)
         }
-        None => detect(bytes),
+        None => detect(bytes, scanned),
     };
     let body = &bytes[bom_len..];
-    if !is_utf16(encoding) && memchr_nul(body) {
+    // (A BOM holds no NUL byte, so what was known of `bytes` holds for `body`.)
+    if !is_utf16(encoding) && scanned.nul.unwrap_or_else(|| memchr_nul(body)) {
         return Err(DecodeError::Binary("contains NUL bytes".into()));
     }
     let (text, malformed) = match decoded {
@@ -204,18 +216,20 @@ type Done = Option<(String, usize)>;
 /// and Big5 or GB18030 that decodes cleanly under only one of the two is that one. Only when both
 /// decode cleanly (Big5 text is valid GB18030 byte-wise; short texts can be valid in both), or
 /// neither does, chardetng judges (on at most the first 64 KiB), checked against the two.
-fn detect(bytes: &[u8]) -> (&'static Encoding, usize, Done) {
+fn detect(bytes: &[u8], scanned: Scanned) -> (&'static Encoding, usize, Done) {
     if let Some((enc, len)) = Encoding::for_bom(bytes) {
         return (enc, len, None);
     }
     // UTF-16 text has NUL bytes (the high byte of ASCII); no NUL, no UTF-16.
-    if memchr_nul(bytes) {
+    if scanned.nul.unwrap_or_else(|| memchr_nul(bytes)) {
         if let Some(enc) = detect_bomless_utf16(bytes) {
             return (enc, 0, None);
         }
     }
-    if let Ok(s) = simdutf8::basic::from_utf8(bytes) {
-        return (UTF_8, 0, Some((s.to_string(), 0)));
+    if scanned.utf8 != Some(false) {
+        if let Ok(s) = simdutf8::basic::from_utf8(bytes) {
+            return (UTF_8, 0, Some((s.to_string(), 0)));
+        }
     }
     // UTF-8 with a few bad sequences (a truncated last character, a damaged byte) is still UTF-8:
     // no legacy encoding yields long runs of valid multi-byte UTF-8 by accident.

@@ -121,13 +121,17 @@ fn fast(table: &[[u8; 4]], bytes: &[u8], mut i: usize, out: &mut String) -> usiz
             break;
         };
         let e = table[idx];
-        if e[3] == 0 {
-            break;
-        }
         spare[o].write(e[0]);
         spare[o + 1].write(e[1]);
         spare[o + 2].write(e[2]);
-        o += e[3] as usize;
+        // Nearly every entry is three bytes long. Branching on that (predicted) instead of
+        // adding the length read from the table keeps the next write's position from waiting
+        // for the table load (forced GB18030 decode: 611 -> 650 MB/s).
+        match e[3] {
+            3 => o += 3,
+            0 => break,
+            len => o += len as usize,
+        }
         i += 2;
     }
     // SAFETY: see above.
