@@ -573,6 +573,24 @@ pub(crate) fn ascii_attention_table(rules: &CompiledRules) -> [bool; 128] {
 fn skip_plain(rules: &CompiledRules, ascii: &[bool; 128], bytes: &[u8], mut i: usize) -> usize {
     let n = bytes.len();
     while i < n {
+        // Two three-byte characters at a time, read as one word: Chinese text is long runs of
+        // them, and this is the loop every byte of it goes through. (The text is valid UTF-8, so
+        // a lead byte E0..EF is followed by its two continuation bytes.)
+        if let Some(word) = bytes.get(i..i + 8) {
+            let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            if w & 0xF0 == 0xE0 && (w >> 24) & 0xF0 == 0xE0 {
+                let first = ((w & 0x0F) << 12 | (w >> 8 & 0x3F) << 6 | (w >> 16 & 0x3F)) as u32;
+                let second = ((w >> 24 & 0x0F) << 12 | (w >> 32 & 0x3F) << 6 | (w >> 40 & 0x3F)) as u32;
+                if rules.bmp_needs_attention(first) {
+                    return i;
+                }
+                if rules.bmp_needs_attention(second) {
+                    return i + 3;
+                }
+                i += 6;
+                continue;
+            }
+        }
         let b = bytes[i];
         if b < 0x80 {
             if ascii[b as usize] {
