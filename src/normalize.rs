@@ -270,16 +270,19 @@ impl Pass<'_> {
             return;
         }
         // Where the last Chinese character so far is: a pair holds Chinese text when that is
-        // after its opening parenthesis (linear, whatever the nesting depth).
+        // after its opening parenthesis (linear, whatever the nesting depth). Only the stretch
+        // before each parenthesis is read, from its end back to its last Chinese character
+        // (usually the one right there), not the whole paragraph character by character.
         let mut last_cjk: Option<usize> = None;
-        for (i, c) in self.text.char_indices() {
-            match c {
-                c if c != '(' && c != ')' => {
-                    if is_cjk(self.folded(c)) {
-                        last_cjk = Some(i);
-                    }
-                }
-                '(' => self.stack.push(i as u32),
+        let mut from = 0;
+        for i in memchr::memchr2_iter(b'(', b')', self.text.as_bytes()) {
+            let gap = &self.text[from..i];
+            if let Some((k, _)) = gap.char_indices().rev().find(|&(_, c)| is_cjk(self.folded(c))) {
+                last_cjk = Some(from + k);
+            }
+            from = i + 1;
+            match self.text.as_bytes()[i] {
+                b'(' => self.stack.push(i as u32),
                 _ => match self.stack.pop() {
                     Some(open) => {
                         let o = open as usize;
