@@ -98,15 +98,21 @@ impl ParaText {
     }
 
     fn anchor(&mut self, page: usize) {
-        let t = self.text.len() as u32;
+        self.anchor_at(self.text.len(), page);
+    }
+
+    /// Anchors text offset `t` (at or after the last anchor) to page offset `page`.
+    fn anchor_at(&mut self, t: usize, page: usize) {
+        let t = t as u32;
         match self.anchors.last_mut() {
             Some(last) if last.0 == t => last.1 = page as u32,
             _ => self.anchors.push((t, page as u32)),
         }
     }
 
-    fn is_synced(&self, page: usize) -> bool {
-        matches!(self.anchors.last(), Some(&(t, p)) if (p as usize) + (self.text.len() - t as usize) == page)
+    /// Does text offset `t` (at or after the last anchor) map to `page` without a new anchor?
+    fn is_synced_at(&self, t: usize, page: usize) -> bool {
+        matches!(self.anchors.last(), Some(&(a, p)) if (p as usize) + (t - a as usize) == page)
     }
 }
 
@@ -369,25 +375,26 @@ impl Pass<'_> {
         self.log.push(rule, span, || before.to_string(), with);
     }
 
-    /// Copies `text[r]` unchanged, anchoring at every piece start inside it.
+    /// Copies `text[r]` unchanged, anchoring at every piece start inside it. (One copy of the
+    /// whole run: the pieces follow each other in `text` as they will in the output.)
     fn copy(&mut self, r: Range<usize>) {
         if r.is_empty() {
             return;
         }
+        let base = self.out.text.len();
         let mut k = self.starts.partition_point(|&(s, _)| s as usize <= r.start).saturating_sub(1);
         let mut at = r.start;
         while at < r.end {
             let (s, p) = self.starts[k];
-            let piece_end = self.starts.get(k + 1).map_or(self.text.len(), |&(s, _)| s as usize);
-            let end = piece_end.min(r.end);
             let page = p as usize + (at - s as usize);
-            if !self.out.is_synced(page) {
-                self.out.anchor(page);
+            let t = base + (at - r.start);
+            if !self.out.is_synced_at(t, page) {
+                self.out.anchor_at(t, page);
             }
-            self.out.text.push_str(&self.text[at..end]);
-            at = end;
+            at = self.starts.get(k + 1).map_or(self.text.len(), |&(s, _)| s as usize);
             k += 1;
         }
+        self.out.text.push_str(&self.text[r]);
     }
 
     /// Is `c` whitespace for this pass (including characters a rule turns into a space)?
