@@ -156,7 +156,10 @@ fn decode_detected(bytes: &[u8], forced: Option<&'static Encoding>, scanned: Sca
 /// The checks on decoded text (too much of it malformed, or control characters: not a page) and
 /// the line-end normalization.
 fn finish(mut text: String, encoding: &'static Encoding, bom: bool, malformed: usize) -> Result<Decoded, DecodeError> {
-    let (chars, controls) = count_chars_and_controls(&text);
+    let controls = count_controls(&text);
+    // Characters are counted only when there is something to weigh against them (the count is a
+    // pass of its own, and most pages have neither malformed sequences nor controls).
+    let chars = if malformed > 0 || controls > 0 { crate::text::char_len(&text) } else { 0 };
     if malformed > 0 && malformed * 3 > chars {
         return Err(DecodeError::Undecodable { encoding: encoding.name(), malformed });
     }
@@ -167,27 +170,22 @@ fn finish(mut text: String, encoding: &'static Encoding, bom: bool, malformed: u
     Ok(Decoded { text, encoding: encoding.name(), bom, malformed, line_ends_normalized })
 }
 
-/// Characters, and control characters other than line ends, tabs and form feeds, in one pass
-/// over the bytes (UTF-8: a character starts at every byte that is not a continuation byte; the
-/// C1 controls are the two-byte sequences C2 80..C2 9F).
-fn count_chars_and_controls(text: &str) -> (usize, usize) {
+/// Control characters other than line ends, tabs and form feeds (UTF-8: the C1 controls are the
+/// two-byte sequences C2 80..C2 9F).
+fn count_controls(text: &str) -> usize {
     let b = text.as_bytes();
-    let (mut chars, mut controls) = (0usize, 0usize);
+    let mut controls = 0usize;
     // Byte counters per chunk of at most 255 bytes cannot overflow, and a loop of byte
     // comparisons summed into bytes is one the compiler turns into vector instructions.
     for chunk in b.chunks(255) {
-        let (mut c, mut k) = (0u8, 0u8);
+        let mut k = 0u8;
         for &x in chunk {
-            c += ((x as i8) >= -0x40) as u8;
             let c0 = (x < 0x20) & (x != b'\n') & (x != b'\r') & (x != b'\t') & (x != 0x0c);
             k += (c0 | (x == 0x7f)) as u8;
         }
-        chars += c as usize;
         controls += k as usize;
     }
-    controls +=
-        memchr::memchr_iter(0xC2, b).filter(|&i| b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n))).count();
-    (chars, controls)
+    controls + memchr::memchr_iter(0xC2, b).filter(|&i| b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n))).count()
 }
 
 /// Is `bytes` valid UTF-8? The SIMD validator of simdutf8 checks a page of Chinese text (three
