@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every fuzz target for a bounded time (default 600 s each; fork mode, so a crash is kept in
-# artifacts/TARGET/ and the run goes on; AddressSanitizer for `decode`, which holds the crate's one unsafe
-# block, none for the others, which run ten times faster without it) from seeds built out of the
+# artifacts/TARGET/ and the run goes on; AddressSanitizer for `decode`, which holds all of the crate's
+# unsafe code, none for the others, which run ten times faster without it) from seeds built out of the
 # samples and the built-in rules. Needs nightly and cargo-fuzz:
 #   cargo install cargo-fuzz && cd fuzz && ./run_bounded.sh [SECONDS]
 set -eu

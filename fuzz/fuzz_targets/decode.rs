@@ -24,5 +24,12 @@ fuzz_target!(|data: &[u8]| {
         {
             assert!(!d.text.contains('\u{FFFD}'), "U+FFFD without malformed input");
         }
+        // The GB18030 fast path gives what encoding_rs gives (line ends aside).
+        if forced == Some(encoding_rs::GB18030) {
+            let (reference, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(data);
+            let reference = reference.replace("\r\n", "\n").replace('\r', "\n");
+            assert_eq!(d.text, reference, "GB18030 decode differs from encoding_rs");
+            assert_eq!(d.malformed > 0, had_errors);
+        }
     }
 });
