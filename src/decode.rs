@@ -87,7 +87,8 @@ const BINARY_SIGNATURES: &[(&[u8], &str)] = &[
 /// honoured either: the user said what the bytes are).
 pub fn decode(bytes: &[u8], forced: Option<&'static Encoding>) -> Result<Decoded, DecodeError> {
     check_signatures(bytes)?;
-    decode_detected(bytes, forced, Scanned::default())
+    // Detection and the binary check both ask about NUL bytes: one scan answers both.
+    decode_detected(bytes, forced, Scanned { nul: Some(memchr_nul(bytes)), utf8: None })
 }
 
 /// Like [`decode`], but takes the bytes: a page that is valid UTF-8 (the common case) becomes
@@ -112,7 +113,7 @@ pub fn decode_owned(mut bytes: Vec<u8>, forced: Option<&'static Encoding>) -> Re
 }
 
 /// What is known of the bytes already (`None`: not looked at).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Scanned {
     /// They hold a NUL byte.
     nul: Option<bool>,
