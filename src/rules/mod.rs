@@ -407,8 +407,9 @@ pub struct Pattern {
 
 /// A small set of characters, asked about far more often than it holds anything: a 128-bit
 /// filter on the low bits of the code point rules most characters out in one test, the sorted
-/// list decides the rest.
-#[derive(Debug, Clone)]
+/// list decides the rest. (Pattern prefilters and the layout character classes, asked about
+/// the ends of every line and unit.)
+#[derive(Debug, Clone, Default)]
 struct CharSet {
     filter: u128,
     sorted: Vec<char>,
@@ -561,9 +562,9 @@ pub struct CompiledRules {
     pub bylines: Vec<BylineRule>,
     pub credits: Vec<(Pattern, RuleIdx)>,
     pub furniture: Vec<(Pattern, RuleIdx)>,
-    sentence_end: Vec<char>,
-    non_initial: Vec<char>,
-    closing: Vec<char>,
+    sentence_end: CharSet,
+    non_initial: CharSet,
+    closing: CharSet,
     pub label: Option<LabelParams>,
     /// The rules that joins are attributed to.
     pub join_wrap: RuleIdx,
@@ -712,9 +713,9 @@ impl CompiledRules {
             bylines: Vec::new(),
             credits: Vec::new(),
             furniture: Vec::new(),
-            sentence_end: Vec::new(),
-            non_initial: Vec::new(),
-            closing: Vec::new(),
+            sentence_end: CharSet::default(),
+            non_initial: CharSet::default(),
+            closing: CharSet::default(),
             label: None,
             join_wrap: RuleIdx::MAX,
             join_break: RuleIdx::MAX,
@@ -835,9 +836,9 @@ impl CompiledRules {
                 RuleType::CharClass => {
                     let chars = r.chars.as_ref().ok_or_else(|| need("chars"))?.to_chars();
                     match r.id.as_str() {
-                        "layout.sentence-end" => c.sentence_end = chars,
-                        "layout.non-initial" => c.non_initial = chars,
-                        "layout.closing" => c.closing = chars,
+                        "layout.sentence-end" => c.sentence_end = CharSet::new(chars),
+                        "layout.non-initial" => c.non_initial = CharSet::new(chars),
+                        "layout.closing" => c.closing = CharSet::new(chars),
                         other => return Err(err(file, id, format!("unknown character class `{other}` (known: layout.sentence-end, layout.non-initial, layout.closing)"))),
                     }
                 }
@@ -938,7 +939,7 @@ impl CompiledRules {
     /// Can a paragraph end with `ch`?
     #[inline]
     pub fn is_sentence_end(&self, ch: char) -> bool {
-        self.sentence_end.contains(&ch)
+        self.sentence_end.contains(ch)
     }
 
     /// Does an entry of the lexicon start with `ch`?
@@ -1011,13 +1012,13 @@ impl CompiledRules {
     /// Is `ch` a closing quote or bracket?
     #[inline]
     pub fn is_closing(&self, ch: char) -> bool {
-        self.closing.contains(&ch)
+        self.closing.contains(ch)
     }
 
     /// Is `ch` a character no paragraph starts with?
     #[inline]
     pub fn is_non_initial(&self, ch: char) -> bool {
-        self.non_initial.contains(&ch)
+        self.non_initial.contains(ch)
     }
 
     pub fn id(&self, idx: RuleIdx) -> &str {
