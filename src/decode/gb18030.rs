@@ -28,39 +28,24 @@ use std::sync::OnceLock;
 
 use encoding_rs::GB18030;
 
-const LEADS: usize = 0xFE - 0x81 + 1;
-const TRAILS: usize = 190; // 0x40..=0x7E and 0x80..=0xFE
-
-/// Index of a two-byte sequence in the table, if it is shaped like one.
-#[inline]
-fn pair_index(lead: u8, trail: u8) -> Option<usize> {
-    let t = match trail {
-        0x40..=0x7E => trail - 0x40,
-        0x80..=0xFE => trail - 0x41,
-        _ => return None,
-    };
-    match lead {
-        0x81..=0xFE => Some((lead - 0x81) as usize * TRAILS + t as usize),
-        _ => None,
-    }
-}
-
 /// The UTF-8 bytes of every two-byte sequence as encoding_rs decodes it alone (the last byte is
-/// the length), or all zero where that is not exactly one BMP character.
+/// the length), at `lead << 8 | trail`; all zero where that is not exactly one BMP character and
+/// for every pair of bytes that is not a two-byte sequence. (256 KiB: indexing by the two bytes
+/// as they come saves the loop two range checks a character.)
 fn table() -> &'static [[u8; 4]] {
     static TABLE: OnceLock<Box<[[u8; 4]]>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = vec![[0u8; 4]; LEADS * TRAILS].into_boxed_slice();
+        let mut t = vec![[0u8; 4]; 1 << 16].into_boxed_slice();
         for lead in 0x81..=0xFEu8 {
             for trail in (0x40..=0x7Eu8).chain(0x80..=0xFE) {
                 let pair = [lead, trail];
                 let decoded = GB18030.decode_without_bom_handling_and_without_replacement(&pair);
                 let mut chars = decoded.as_deref().unwrap_or("").chars();
-                if let (Some(c), None, Some(i)) = (chars.next(), chars.next(), pair_index(lead, trail)) {
+                if let (Some(c), None) = (chars.next(), chars.next()) {
                     if c.len_utf8() <= 3 {
                         let mut e = [0u8; 4];
                         e[3] = c.encode_utf8(&mut e[..3]).len() as u8;
-                        t[i] = e;
+                        t[(lead as usize) << 8 | trail as usize] = e;
                     }
                 }
             }
@@ -106,7 +91,7 @@ fn fast(table: &[[u8; 4]], bytes: &[u8], mut i: usize, out: &mut String) -> usiz
     // overwritten or left outside the string).
     let spare = unsafe { out.as_mut_vec() }.spare_capacity_mut();
     let mut o = 0;
-    while i < n {
+    while i + 1 < n {
         let b = bytes[i];
         if b < 0x80 {
             spare[o].write(b);
@@ -114,13 +99,7 @@ fn fast(table: &[[u8; 4]], bytes: &[u8], mut i: usize, out: &mut String) -> usiz
             i += 1;
             continue;
         }
-        let Some(&trail) = bytes.get(i + 1) else {
-            break;
-        };
-        let Some(idx) = pair_index(b, trail) else {
-            break;
-        };
-        let e = table[idx];
+        let e = table[(b as usize) << 8 | bytes[i + 1] as usize];
         spare[o].write(e[0]);
         spare[o + 1].write(e[1]);
         spare[o + 2].write(e[2]);
@@ -134,6 +113,12 @@ fn fast(table: &[[u8; 4]], bytes: &[u8], mut i: usize, out: &mut String) -> usiz
         }
         i += 2;
     }
+    // The last byte, when it is ASCII (anything else there is a sequence cut short).
+    if i + 1 == n && bytes[i] < 0x80 {
+        spare[o].write(bytes[i]);
+        o += 1;
+        i += 1;
+    }
     // SAFETY: see above.
     unsafe { out.as_mut_vec().set_len(len + o) };
     i
@@ -142,6 +127,11 @@ fn fast(table: &[[u8; 4]], bytes: &[u8], mut i: usize, out: &mut String) -> usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Is `(lead, trail)` shaped like a two-byte sequence?
+    fn is_pair(lead: u8, trail: u8) -> bool {
+        matches!(lead, 0x81..=0xFE) && matches!(trail, 0x40..=0x7E | 0x80..=0xFE)
+    }
 
     fn reference(bytes: &[u8]) -> (String, usize) {
         let mut out = String::new();
@@ -158,7 +148,9 @@ mod tests {
                 for bytes in [vec![lead, trail], vec![b'a', lead, trail, b'\n', 0x81, 0x30, 0x81, 0x30, b'z']] {
                     assert_eq!(decode_counting(&bytes), reference(&bytes), "{bytes:02X?}");
                 }
-                covered += pair_index(lead, trail).is_some_and(|i| table()[i][3] != 0) as usize;
+                let entry = table()[(lead as usize) << 8 | trail as usize];
+                assert!(entry[3] == 0 || is_pair(lead, trail));
+                covered += (entry[3] != 0) as usize;
             }
         }
         // Nearly all two-byte sequences take the fast path.
