@@ -161,7 +161,19 @@ pub fn normalize_pieces(
     out.anchors.reserve(2 * scratch.starts.len() + 16);
     let Scratch { joined, starts, parens, stack } = scratch;
     let mut lexicon_seen = false;
-    Pass { rules, text: joined.as_str(), starts, parens, stack, out, log, mode, lexicon_seen: &mut lexicon_seen }.run();
+    Pass {
+        rules,
+        text: joined.as_str(),
+        starts,
+        piece: std::cell::Cell::new(0),
+        parens,
+        stack,
+        out,
+        log,
+        mode,
+        lexicon_seen: &mut lexicon_seen,
+    }
+    .run();
     // The lexicon is searched only in paragraphs where the pass met the first character of one
     // of its entries: most paragraphs have none.
     if mode == Mode::Text && lexicon_seen {
@@ -194,6 +206,9 @@ struct Pass<'a> {
     mode: Mode,
     /// Set when a character that starts a lexicon entry went by.
     lexicon_seen: &'a mut bool,
+    /// The piece the last offset asked about was in: the pass moves forward, so the next one is
+    /// almost always in the same piece or the next.
+    piece: std::cell::Cell<usize>,
 }
 
 #[inline]
@@ -235,9 +250,22 @@ impl Pass<'_> {
 
     /// The page offset of joined offset `j`.
     fn page_of(&self, j: usize) -> usize {
-        let k = self.starts.partition_point(|&(s, _)| s as usize <= j).saturating_sub(1);
+        let k = self.piece_at(j);
         let (s, p) = self.starts[k];
         p as usize + (j - s as usize)
+    }
+
+    /// The index of the piece that holds joined offset `j` (the last piece starting at or before it).
+    #[inline]
+    fn piece_at(&self, j: usize) -> usize {
+        let k = self.piece.get();
+        let starts_at_or_before = |k: usize| self.starts.get(k).is_some_and(|&(s, _)| s as usize <= j);
+        if starts_at_or_before(k) && !starts_at_or_before(k + 1) {
+            return k;
+        }
+        let k = self.starts.partition_point(|&(s, _)| s as usize <= j).saturating_sub(1);
+        self.piece.set(k);
+        k
     }
 
     /// The page span of joined range `r` (its end taken from the last character in it, so that a
@@ -382,7 +410,7 @@ impl Pass<'_> {
             return;
         }
         let base = self.out.text.len();
-        let mut k = self.starts.partition_point(|&(s, _)| s as usize <= r.start).saturating_sub(1);
+        let mut k = self.piece_at(r.start);
         let mut at = r.start;
         while at < r.end {
             let (s, p) = self.starts[k];
