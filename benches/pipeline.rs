@@ -38,6 +38,7 @@ mod corpus;
 
 /// The allocator of the `newsmend` binary (see `src/main.rs`), so that these figures are those of
 /// a run.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

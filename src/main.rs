@@ -12,6 +12,7 @@ mod cli;
 /// UTF-8 corpus, 1 worker, 1.98 s → 1.74 s). Built without transparent huge pages (`no_thp`):
 /// with them every arena was resident in 2 MiB steps (peak RSS 43 MB instead of 21 MB for the
 /// same run, at the same speed).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
