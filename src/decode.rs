@@ -139,13 +139,15 @@ fn decode_detected(bytes: &[u8], forced: Option<&'static Encoding>, scanned: Sca
         None => detect(bytes, scanned),
     };
     let body = &bytes[bom_len..];
-    // (A BOM holds no NUL byte, so what was known of `bytes` holds for `body`.)
+    // (A BOM holds no NUL byte, and a UTF-8 BOM is a whole character: what was known of
+    // `bytes` holds for `body`.)
     if !is_utf16(encoding) && scanned.nul.unwrap_or_else(|| memchr_nul(body)) {
         return Err(DecodeError::Binary("contains NUL bytes".into()));
     }
     let (text, malformed) = match decoded {
         Some(done) => done,
-        None if encoding == UTF_8 => match simdutf8::basic::from_utf8(body) {
+        // (Known not to be valid UTF-8: decoded with replacement below, not checked again.)
+        None if encoding == UTF_8 && scanned.utf8 != Some(false) => match simdutf8::basic::from_utf8(body) {
             Ok(s) => (s.to_string(), 0),
             Err(_) => decode_counting(encoding, body),
         },

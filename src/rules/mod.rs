@@ -951,7 +951,7 @@ impl CompiledRules {
         // Tables first: the set is asked about every character that needs attention.
         let u = ch as u32;
         if u < 0x80 {
-            return self.lexicon_ascii[u as usize];
+            return self.lexicon_starts_with_ascii(u as u8);
         }
         // A lexicon start is in the attention bitmap (see `build`): a BMP character outside it
         // starts no entry.
