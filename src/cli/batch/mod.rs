@@ -7,8 +7,8 @@
 //! why:
 //!
 //! * **Memory is bounded by pages in flight, not by the number of files.** Only the listing (paths)
-//!   is held for the whole run. Each worker holds a chunk of up to 16 pages (one in stream mode);
-//!   results go to the calling thread through a window of at most `64 × jobs` pages (`4 × jobs`
+//!   is held for the whole run. Each worker holds a chunk of up to 64 pages (one in stream mode);
+//!   results go to the calling thread through a window of at most `256 × jobs` pages (`4 × jobs`
 //!   in stream mode) ([`engine`]), which is also the reorder buffer
 //!   that keeps `--stdout` and `stream` output in input order.
 //! * **Nothing escapes OUT, nothing is clobbered** ([`target`]). Output paths are built from
