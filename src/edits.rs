@@ -88,6 +88,9 @@ impl EditLog {
 
     /// Adds the counts of another log into this one.
     pub fn merge_counts(&mut self, other: &EditLog) {
+        if other.len == 0 {
+            return;
+        }
         for (a, b) in self.inline.iter_mut().zip(&other.inline) {
             *a += b;
         }

@@ -344,8 +344,14 @@ impl Pass<'_> {
         if c == '(' || c == ')' {
             return self.parens.binary_search_by_key(&(i as u32), |p| p.0).map(|k| self.parens[k].1).unwrap_or(false);
         }
-        let folded_at = |k: usize| char_at(self.text, k).map(|c| self.folded(c));
         let before = self.text[..i].chars().next_back().map(|c| self.folded(c));
+        // The common case, a mark right after Chinese text: none of the number, time or URL
+        // readings below can apply (they all need a digit or a letter before the mark), and the
+        // output's last character is what `prev` below would find.
+        if before.is_some_and(is_cjk) && self.out.text.chars().next_back().is_some_and(is_cjk) {
+            return true;
+        }
+        let folded_at = |k: usize| char_at(self.text, k).map(|c| self.folded(c));
         let after = folded_at(i + 1);
         let digit = |x: Option<char>| x.is_some_and(|x| x.is_ascii_digit());
         let latin = |x: Option<char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
@@ -505,10 +511,11 @@ impl Pass<'_> {
     /// At `i`, a character that needs attention (not a space). Returns where to go on.
     fn special(&mut self, i: usize, c: char) -> usize {
         let len = c.len_utf8();
-        if self.rules.starts_lexicon_entry(self.folded(c)) {
+        let folded = self.folded(c);
+        if self.rules.starts_lexicon_entry(folded) {
             *self.lexicon_seen = true;
         }
-        if self.folded(c).is_ascii_alphabetic() {
+        if folded.is_ascii_alphabetic() {
             if let Some((stop, repl, rule)) = self.stray_word_at(i) {
                 self.replace(i..stop, &repl, rule);
                 return stop;
