@@ -531,7 +531,7 @@ pub struct CompiledRules {
     /// Rule ids by [`RuleIdx`].
     pub ids: Vec<String>,
     /// Per-character actions for the Basic Multilingual Plane, by code point (`None`: keep).
-    bmp_actions: Vec<Option<CharAction>>,
+    bmp_actions: Box<[Option<CharAction>; 0x10000]>,
     /// Per-character actions outside the BMP.
     astral_actions: HashMap<char, CharAction>,
     /// Half-width punctuation converted in Chinese context.
@@ -545,7 +545,7 @@ pub struct CompiledRules {
     /// One bit per BMP code point: does normalization have anything to do with it (a table
     /// action, a number sign, a space)? 8 KiB, so it stays in the L1 cache, where the action
     /// table (512 KiB) would not.
-    attention: Vec<u64>,
+    attention: Box<[u64; 0x10000 / 64]>,
     /// First characters of the lexicon's entries (after normalization).
     lexicon_first: std::collections::HashSet<char>,
     lexicon_ascii: [bool; 128],
@@ -695,13 +695,13 @@ impl CompiledRules {
     fn build(set: &RuleSet) -> Result<CompiledRules, RuleError> {
         let mut c = CompiledRules {
             ids: Vec::new(),
-            bmp_actions: vec![None; 0x10000],
+            bmp_actions: vec![None; 0x10000].into_boxed_slice().try_into().expect("0x10000 entries"),
             astral_actions: HashMap::new(),
             punct: HashMap::new(),
             numeric_signs: HashMap::new(),
             punct_ascii: [None; 128],
             numeric_range: (u32::MAX, 0),
-            attention: vec![0; 0x10000 / 64],
+            attention: Box::new([0; 0x10000 / 64]),
             lexicon_first: std::collections::HashSet::new(),
             lexicon_ascii: [false; 128],
             lexicon_max_chars: 0,
@@ -928,7 +928,8 @@ impl CompiledRules {
     pub fn char_action(&self, ch: char) -> Option<CharAction> {
         let u = ch as u32;
         if u < 0x10000 {
-            self.bmp_actions[u as usize]
+            // (A fixed-size table indexed by a 16-bit value: no bounds check.)
+            self.bmp_actions[u as u16 as usize]
         } else if self.astral_actions.is_empty() {
             None
         } else {
@@ -972,7 +973,9 @@ impl CompiledRules {
     /// 0x10000)? The attention bitmap read without making a `char` first.
     #[inline]
     pub fn bmp_needs_attention(&self, u: u32) -> bool {
-        self.attention[(u / 64) as usize] & (1 << (u % 64)) != 0
+        // (A fixed-size table: indexed by a 16-bit code point, it needs no bounds check.)
+        debug_assert!(u < 0x10000);
+        self.attention[(u as u16 / 64) as usize] & (1 << (u % 64)) != 0
     }
 
     /// Does normalization have anything to do with `ch`? (A character it does not attend to is
