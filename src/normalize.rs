@@ -624,12 +624,14 @@ fn skip_plain(rules: &CompiledRules, ascii: &[bool; 128], bytes: &[u8], mut i: u
         if let Some(word) = bytes.get(i..i + 8) {
             let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
             if w & 0xF0 == 0xE0 && (w >> 24) & 0xF0 == 0xE0 {
-                let first = ((w & 0x0F) << 12 | (w >> 8 & 0x3F) << 6 | (w >> 16 & 0x3F)) as u32;
-                let second = ((w >> 24 & 0x0F) << 12 | (w >> 32 & 0x3F) << 6 | (w >> 40 & 0x3F)) as u32;
-                if rules.bmp_needs_attention(first) {
+                // A three-byte sequence 1110aaaa 10bbbbbb 10cccccc is code point aaaabbbbbbcccccc:
+                // aaaabbbbbb picks the bitmap's word, cccccc the bit in it.
+                let first = rules.bmp_attention_word((w & 0x0F) << 6 | (w >> 8 & 0x3F)) >> (w >> 16 & 0x3F);
+                if first & 1 != 0 {
                     return i;
                 }
-                if rules.bmp_needs_attention(second) {
+                let second = rules.bmp_attention_word((w >> 24 & 0x0F) << 6 | (w >> 32 & 0x3F)) >> (w >> 40 & 0x3F);
+                if second & 1 != 0 {
                     return i + 3;
                 }
                 i += 6;

@@ -978,6 +978,13 @@ impl CompiledRules {
         self.attention[(u as u16 / 64) as usize] & (1 << (u % 64)) != 0
     }
 
+    /// The attention bitmap's word for code points `64 * word .. 64 * word + 64` (`word` is taken
+    /// modulo 1024): bit `k` stands for code point `64 * word + k`.
+    #[inline]
+    pub fn bmp_attention_word(&self, word: u64) -> u64 {
+        self.attention[(word & 0x3FF) as usize]
+    }
+
     /// Does normalization have anything to do with `ch`? (A character it does not attend to is
     /// copied as it is, whatever stands around it.)
     #[inline]
