@@ -315,6 +315,8 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         }
     }
     let mut out = Vec::with_capacity(units.len());
+    // The line ranges of the paragraph being assembled (one buffer for the page).
+    let mut pieces = Vec::new();
     let mut k = 0;
     while k < units.len() {
         let first = k;
@@ -332,7 +334,7 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         } else {
             Role::Body
         };
-        let mut para = assemble(rules, page, &lines, chain, role, scratch, log);
+        let mut para = assemble(rules, page, &lines, chain, role, &mut pieces, scratch, log);
         para.opens = plan.starts[first];
         para.ends_credit = plan.caption[first];
         out.push(para);
@@ -672,16 +674,18 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
 }
 
 /// Builds the text of a chain of units: its pieces, its join edits, normalization.
+#[allow(clippy::too_many_arguments)]
 fn assemble(
     rules: &CompiledRules,
     page: &str,
     lines: &[Line],
     chain: &mut [Unit],
     role: Role,
+    pieces: &mut Vec<Range<usize>>,
     scratch: &mut Scratch,
     log: &mut EditLog,
 ) -> Paragraph {
-    let mut pieces: Vec<Range<usize>> = Vec::with_capacity(chain.iter().map(|u| u.lines.len()).sum());
+    pieces.clear();
     let mut flags = Vec::new();
     let first_line = chain[0].lines.start;
     let last_line = chain[chain.len() - 1].lines.end - 1;
@@ -711,7 +715,7 @@ fn assemble(
     let mut text = ParaText::default();
     if role == Role::Furniture {
         // Furniture keeps its line structure as spaces: `1998年1月13日 星期二 第11版`.
-        furniture_text(rules, page, &pieces, scratch, &mut text, log);
+        furniture_text(rules, page, pieces, scratch, &mut text, log);
     } else if chain.len() == 1 || stitchable(rules, page, lines, chain) {
         // The units' texts were normalized already, for the look-ahead; put end to end they are
         // the chain's text.
