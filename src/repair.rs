@@ -218,7 +218,15 @@ fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
     ends_sentence_at(rules, rev, i + 1)
 }
 
-fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<usize>]) -> PageLayout {
+/// Measures the page's layout; `breaks[i]` is set when the paragraph ends after line `i` inside
+/// its block ([`paragraph_ends`]).
+fn measure(
+    rules: &CompiledRules,
+    page: &str,
+    lines: &[Line],
+    blocks: &[Range<usize>],
+    breaks: &mut Vec<bool>,
+) -> PageLayout {
     // Lengths of the lines that continue into another line of their block.
     // counts[w]: how many such lines are w characters wide.
     let mut counts: Vec<usize> = Vec::new();
@@ -250,11 +258,15 @@ fn measure(rules: &CompiledRules, page: &str, lines: &[Line], blocks: &[Range<us
         && !indent_page
         && if continuing < 3 { open_ended > 0 } else { open_ended >= 3 && open_ended * 2 > continuing };
     let mut layout = PageLayout { wrap, indent_page, ragged, tight: false };
-    // Paragraph breaks inside blocks make a tight page.
+    // Where paragraphs end inside blocks (what `units` splits at); two or more make a tight page.
+    // (`paragraph_ends` does not read `tight`.)
+    breaks.clear();
+    breaks.resize(lines.len(), false);
     let mut inner_breaks = 0;
     for b in blocks {
         for i in b.start..b.end - 1 {
             if paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout) {
+                breaks[i] = true;
                 inner_breaks += 1;
             }
         }
@@ -291,8 +303,9 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         }
         blocks.push(s..i);
     }
-    let layout = measure(rules, page, &lines, &blocks);
-    let mut units = units(rules, page, &lines, &blocks, layout, log.explain && !log.muted);
+    let mut breaks = Vec::new();
+    let layout = measure(rules, page, &lines, &blocks, &mut breaks);
+    let mut units = units(rules, page, &lines, &blocks, &breaks, layout, log.explain && !log.muted);
     let plan = plan(rules, &units, layout);
     if std::env::var_os("NEWSMEND_DEBUG_LAYOUT").is_some() {
         eprintln!("{layout:?}");
@@ -350,6 +363,7 @@ fn units(
     page: &str,
     lines: &[Line],
     blocks: &[Range<usize>],
+    breaks: &[bool],
     layout: PageLayout,
     explain: bool,
 ) -> Vec<Unit> {
@@ -382,7 +396,7 @@ fn units(
             let open = depth > 0 && !layout.indent_page;
             let brk = last
                 || f != furniture[i + 1 - b.start]
-                || (!f && !open && paragraph_ends(rules, page, &lines[i], &lines[i + 1], layout));
+                || (!f && !open && breaks[i]);
             if brk {
                 units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false, explain));
                 s = i + 1;
@@ -944,7 +958,7 @@ mod tests {
             let ls = lines(page);
             let blocks: Vec<Range<usize>> = vec![0..1, 2..3];
             let layout = PageLayout { wrap: None, indent_page: false, ragged: true, tight: false };
-            let units = units(&r, page, &ls, &blocks, layout, false);
+            let units = units(&r, page, &ls, &blocks, &vec![false; ls.len()], layout, false);
             assert_eq!(units.len(), 2, "{page:?}");
             (stitchable(&r, page, &ls, &units), paras(page))
         };
