@@ -467,10 +467,18 @@ impl Pattern {
     /// Could the pattern match `text`? `false` is certain; `true` means the regex must say.
     #[inline]
     pub fn may_match(&self, text: &str) -> bool {
-        let allowed = |set: &Option<CharSet>, c: Option<char>| {
-            set.as_ref().map_or(true, |set| c.is_some_and(|c| set.contains(c)))
-        };
-        allowed(&self.prefixes, text.chars().next()) && allowed(&self.suffixes, text.chars().next_back())
+        // (Each end is decoded only when there is a set to look it up in.)
+        if let Some(set) = &self.prefixes {
+            if !text.chars().next().is_some_and(|c| set.contains(c)) {
+                return false;
+            }
+        }
+        if let Some(set) = &self.suffixes {
+            if !text.chars().next_back().is_some_and(|c| set.contains(c)) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Could a match start with `c`? (Always, when the pattern's starts are not known.)
