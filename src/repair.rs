@@ -515,18 +515,15 @@ fn make_unit(
 fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
     let Some(w) = u.whole() else { return false };
     let shape = &rules.headline;
-    let n = char_len(w);
+    // (The unit's flags first: they rule out most units before the text is read.)
+    if !u.single_line_block || u.ends_credit || u.furniture || u.label || u.ornament || u.opens {
+        return false;
+    }
     let last = w.chars().next_back();
     let first = w.chars().next();
-    u.single_line_block
-        && !u.ends_credit
-        && !u.furniture
-        && !u.label
-        && !u.ornament
-        && !u.opens
-        && (2..=shape.max_line_chars).contains(&n)
+    (2..=shape.max_line_chars).contains(&char_len(w))
         && !last.is_some_and(|c| shape.ends_open.contains(&c))
-        && !w.contains(shape.never.as_slice())
+        && !shape.has_never(w)
         && !first.is_some_and(|c| rules.is_non_initial(c) || shape.starts_open.contains(&c))
 }
 
@@ -573,7 +570,7 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
             && (p.starts[k + 1]
                 // Confirmed by a caption alone, a headline must be phrase-like, as a subhead is:
                 // a line with a comma before a caption is more often the caption's first line.
-                || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| w.contains(s.shape.never.as_slice()))))
+                || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| s.shape.has_never(w))))
                 || caption_follows(units, &p, &chain_end, k + 1));
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, &p);
@@ -643,7 +640,7 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
         && k > 0
         && after_end(units, k)
         && n <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
-        && (quoted || !w.contains(params.never.as_slice()) && !w.contains(|c: char| c.is_ascii_digit()))
+        && (quoted || !params.has_never(w) && !w.contains(|c: char| c.is_ascii_digit()))
         && !params.ends_open.contains(&last)
         && b_head.first().is_some_and(|c| !params.starts_open.contains(c) && !rules.is_non_initial(*c))
         && !rules.words.spans(&end[..end_len], b_head)

@@ -594,23 +594,39 @@ pub struct LineShape {
     pub starts_open: Vec<char>,
     /// Characters it does not contain (a full stop makes a sentence).
     pub never: Vec<char>,
+    /// `never` as a set, for [`LineShape::has_never`].
+    never_set: CharSet,
 }
 
 impl Default for LineShape {
     /// Without a `headline` rule: any short line may be a headline.
     fn default() -> Self {
-        LineShape { max_line_chars: 48, ends_open: Vec::new(), starts_open: Vec::new(), never: Vec::new() }
+        LineShape {
+            max_line_chars: 48,
+            ends_open: Vec::new(),
+            starts_open: Vec::new(),
+            never: Vec::new(),
+            never_set: CharSet::default(),
+        }
     }
 }
 
 impl LineShape {
     fn from_rule(r: &RuleSpec) -> Option<LineShape> {
+        let never: Vec<char> = r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default();
         Some(LineShape {
             max_line_chars: r.max_line_chars?,
             ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
             starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
-            never: r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default(),
+            never_set: CharSet::new(never.clone()),
+            never,
         })
+    }
+
+    /// Does `text` contain one of the characters a line of this shape never contains? (A set
+    /// lookup per character: this reads every short line of a page.)
+    pub fn has_never(&self, text: &str) -> bool {
+        text.chars().any(|c| self.never_set.contains(c))
     }
 }
 
@@ -1100,6 +1116,18 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_shape_finds_its_never_characters() {
+        let c = RuleSet::builtin().compile().unwrap();
+        let shape = &c.headline;
+        assert!(!shape.never.is_empty());
+        for &ch in &shape.never {
+            assert!(shape.has_never(&format!("全区老干部{ch}情况")), "{ch:?}");
+        }
+        assert!(!shape.has_never("全区老干部情况通报会召开"));
+        assert!(!LineShape::default().has_never("。，"));
+    }
 
     #[test]
     fn pattern_prefilter_reads_anchored_literals() {
