@@ -394,9 +394,7 @@ fn units(
                 depth += paren_balance(&page[lines[i].content.clone()]);
             }
             let open = depth > 0 && !layout.indent_page;
-            let brk = last
-                || f != furniture[i + 1 - b.start]
-                || (!f && !open && breaks[i]);
+            let brk = last || f != furniture[i + 1 - b.start] || (!f && !open && breaks[i]);
             if brk {
                 units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false, explain));
                 s = i + 1;
