@@ -129,11 +129,13 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
 /// Does a paragraph whose normalized text starts with `head` open an item? `whole`
 /// is the whole paragraph when it is short.
 pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bool {
-    rules.datelines.iter().any(|(re, _)| re.is_match(head))
-        || rules.bylines.iter().any(|b| match b.position {
-            BylinePosition::AfterDateline => b.regex.is_match(head) && !head.starts_with(['（', '(']),
-            BylinePosition::Line => whole.is_some_and(|w| b.regex.is_match(w)),
-        })
+    // (`whole`, when given, starts as `head` does.)
+    rules.may_open(head.chars().next())
+        && (rules.datelines.iter().any(|(re, _)| re.is_match(head))
+            || rules.bylines.iter().any(|b| match b.position {
+                BylinePosition::AfterDateline => b.regex.is_match(head) && !head.starts_with(['（', '(']),
+                BylinePosition::Line => whole.is_some_and(|w| b.regex.is_match(w)),
+            }))
 }
 
 /// Is `whole` a byline on a line of its own?
@@ -143,7 +145,7 @@ pub fn is_byline_line(rules: &CompiledRules, whole: &str) -> bool {
 
 /// Does text that ends with `tail` end in a photographer credit?
 pub fn ends_with_credit(rules: &CompiledRules, tail: &str) -> bool {
-    rules.credits.iter().any(|(re, _)| re.is_match(tail))
+    rules.may_end_in_credit(tail.chars().next_back()) && rules.credits.iter().any(|(re, _)| re.is_match(tail))
 }
 
 /// Groups the paragraphs of a page into items.

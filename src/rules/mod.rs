@@ -481,6 +481,19 @@ impl Pattern {
         true
     }
 
+    /// The union of one end's sets of `patterns`; `None` when one of them has no set (it could
+    /// match whatever the text starts or ends with).
+    fn union<'p>(
+        patterns: impl Iterator<Item = &'p Pattern>,
+        set: impl Fn(&'p Pattern) -> Option<&'p CharSet>,
+    ) -> Option<CharSet> {
+        let mut chars = Vec::new();
+        for p in patterns {
+            chars.extend_from_slice(&set(p)?.sorted);
+        }
+        Some(CharSet::new(chars))
+    }
+
     /// Could a match start with `c`? (Always, when the pattern's starts are not known.)
     #[inline]
     pub fn may_start_with(&self, c: char) -> bool {
@@ -570,6 +583,10 @@ pub struct CompiledRules {
     pub bylines: Vec<BylineRule>,
     pub credits: Vec<(Pattern, RuleIdx)>,
     pub furniture: Vec<(Pattern, RuleIdx)>,
+    /// The first characters of every dateline and byline match, and the last of every credit
+    /// match, when every such pattern says (see [`CompiledRules::may_open`]).
+    opener_first: Option<CharSet>,
+    credit_last: Option<CharSet>,
     sentence_end: CharSet,
     non_initial: CharSet,
     closing: CharSet,
@@ -737,6 +754,8 @@ impl CompiledRules {
             bylines: Vec::new(),
             credits: Vec::new(),
             furniture: Vec::new(),
+            opener_first: None,
+            credit_last: None,
             sentence_end: CharSet::default(),
             non_initial: CharSet::default(),
             closing: CharSet::default(),
@@ -926,6 +945,9 @@ impl CompiledRules {
             }
         }
         c.ascii_attention = crate::normalize::ascii_attention_table(&c);
+        let openers = c.datelines.iter().map(|(p, _)| p).chain(c.bylines.iter().map(|b| &b.regex));
+        c.opener_first = Pattern::union(openers, |p| p.prefixes.as_ref());
+        c.credit_last = Pattern::union(c.credits.iter().map(|(p, _)| p), |p| p.suffixes.as_ref());
         if c.join_wrap == RuleIdx::MAX || c.join_break == RuleIdx::MAX {
             return Err(err("rules", None, "the join rules (type \"join\", across \"line\" and \"blank\") cannot be removed: every join must be attributed to a rule"));
         }
@@ -959,6 +981,19 @@ impl CompiledRules {
         } else {
             self.astral_actions.get(&ch).copied()
         }
+    }
+
+    /// Could a dateline or byline pattern match a text that starts with `first`? `false` is
+    /// certain: one set lookup instead of each pattern's own (this is asked of every unit).
+    #[inline]
+    pub fn may_open(&self, first: Option<char>) -> bool {
+        self.opener_first.as_ref().map_or(true, |set| first.is_some_and(|c| set.contains(c)))
+    }
+
+    /// Could a credit pattern match a text that ends with `last`? (As [`CompiledRules::may_open`].)
+    #[inline]
+    pub fn may_end_in_credit(&self, last: Option<char>) -> bool {
+        self.credit_last.as_ref().map_or(true, |set| last.is_some_and(|c| set.contains(c)))
     }
 
     /// Can a paragraph end with `ch`?
@@ -1192,6 +1227,20 @@ mod tests {
                 assert!(p.may_match(t) || !p.regex.is_match(t), "{} rules out {t:?}, which it matches", p.as_str());
             }
         }
+        // The rule set's unions of the pattern ends rule out no text a pattern matches either,
+        // and they do rule texts out.
+        assert!(c.opener_first.is_some() && c.credit_last.is_some());
+        let openers: Vec<&Pattern> =
+            c.datelines.iter().map(|(p, _)| p).chain(c.bylines.iter().map(|b| &b.regex)).collect();
+        for t in &texts {
+            if openers.iter().any(|p| p.regex.is_match(t)) {
+                assert!(c.may_open(t.chars().next()), "{t:?}");
+            }
+            if c.credits.iter().any(|(p, _)| p.regex.is_match(t)) {
+                assert!(c.may_end_in_credit(t.chars().next_back()), "{t:?}");
+            }
+        }
+        assert!(!c.may_open(Some('昨')) && !c.may_open(None) && !c.may_end_in_credit(Some('。')));
     }
 
     #[test]
