@@ -184,42 +184,60 @@ pub fn ends_sentence(rules: &CompiledRules, text: &str) -> bool {
         Some(c) if !rules.is_closing(c) => return rules.is_sentence_end(c),
         Some(_) => {}
     }
-    let mut rev = ['\0'; 48];
+    // The last 48 characters, reversed; the last 8 first, which decide most closing marks
+    // (`。”`, `。）`) without decoding the rest.
+    let mut rev = ['\0'; SENTENCE_LOOKBACK];
     let mut n = 0;
-    for c in text.chars().rev().take(48) {
+    let mut chars = text.chars().rev();
+    for c in chars.by_ref().take(8) {
         rev[n] = c;
         n += 1;
     }
-    ends_sentence_at(rules, &rev[..n], 0)
+    if let Some(answer) = ends_sentence_at(rules, &rev[..n], 0, n < 8) {
+        return answer;
+    }
+    for c in chars.take(SENTENCE_LOOKBACK - n) {
+        rev[n] = c;
+        n += 1;
+    }
+    ends_sentence_at(rules, &rev[..n], 0, true).unwrap_or(false)
 }
 
+/// How far back `ends_sentence` reads, in characters.
+const SENTENCE_LOOKBACK: usize = 48;
+
 /// `ends_sentence` on reversed characters, from index `i` (the last character considered).
-fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize) -> bool {
-    let Some(&c) = rev.get(i) else { return false };
+/// `complete`: `rev` holds all the characters the answer may need (the last
+/// `SENTENCE_LOOKBACK`, or all of a shorter text); when it does not and the answer would read
+/// past its end, `None`.
+fn ends_sentence_at(rules: &CompiledRules, rev: &[char], i: usize, complete: bool) -> Option<bool> {
+    let more = || if complete { Some(false) } else { None };
+    let Some(&c) = rev.get(i) else { return more() };
     if rules.is_sentence_end(c) {
-        return true;
+        return Some(true);
     }
     if !rules.is_closing(c) {
-        return false;
+        return Some(false);
     }
     if matches!(c, '）' | ')') {
         // `……。）` ends inside; `……。（王雅平）` ends before the parentheses.
-        if rev.get(i + 1).is_some_and(|&p| rules.is_sentence_end(p)) {
-            return true;
+        match rev.get(i + 1) {
+            Some(&p) if rules.is_sentence_end(p) => return Some(true),
+            None if !complete => return None,
+            _ => {}
         }
         return match rev[i + 1..].iter().position(|&p| matches!(p, '（' | '(')) {
             // A parenthesis that is all there is (an author mark on its own line) ends too.
-            Some(j) => i + 1 + j + 1 >= rev.len() || ends_sentence_at(rules, rev, i + 1 + j + 1),
+            Some(j) if i + 1 + j + 1 >= rev.len() => complete.then_some(true),
+            Some(j) => ends_sentence_at(rules, rev, i + 1 + j + 1, complete),
             // One opened before the text we see (a credit cut by a break): it closes an author
             // mark or a credit, which end what they follow.
-            None => rev.len() < 48,
+            None => complete.then_some(rev.len() < SENTENCE_LOOKBACK),
         };
     }
-    ends_sentence_at(rules, rev, i + 1)
+    ends_sentence_at(rules, rev, i + 1, complete)
 }
 
-/// Measures the page's layout; `breaks[i]` is set when the paragraph ends after line `i` inside
-/// its block ([`paragraph_ends`]).
 fn measure(
     rules: &CompiledRules,
     page: &str,
@@ -916,6 +934,17 @@ mod tests {
         assert!(!ends_sentence(&r, "读者对“十五大”"));
         assert!(!ends_sentence(&r, "改革创新取"));
         assert!(!ends_sentence(&r, ""));
+        // Parentheses that open more than eight characters back (past the first look).
+        assert!(ends_sentence(&r, "会议召开。（新华社记者王雅平摄影报道）"));
+        assert!(!ends_sentence(&r, "会议召开（新华社记者王雅平摄影报道）"));
+        assert!(ends_sentence(&r, "（新华社记者王雅平摄影报道）"));
+        // Opened before the text: a short text is a credit's end, a long one is not decided by it.
+        assert!(ends_sentence(&r, "新华社记者王雅平摄影报道）"));
+        assert!(!ends_sentence(&r, &format!("{}）", "改革创新取得新突破".repeat(6))));
+        // Exactly eight characters, and closing marks nested past the first look.
+        assert!(ends_sentence(&r, "（王雅平摄影报道）"));
+        assert!(ends_sentence(&r, "他说：“会议召开了。”）"));
+        assert!(!ends_sentence(&r, "他说：“会议召开了”"));
     }
 
     #[test]
