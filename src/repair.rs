@@ -308,7 +308,8 @@ fn line_ends_sentence(rules: &CompiledRules, line: &str) -> bool {
 /// Reads the page into paragraphs.
 pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log: &mut EditLog) -> Vec<Paragraph> {
     let lines = lines(page);
-    let mut blocks: Vec<Range<usize>> = Vec::new();
+    // (At most one block per two lines, blank lines between them: sized once.)
+    let mut blocks: Vec<Range<usize>> = Vec::with_capacity(lines.len() / 2 + 1);
     let mut i = 0;
     while i < lines.len() {
         if lines[i].is_blank() {
@@ -386,7 +387,7 @@ fn units(
     explain: bool,
 ) -> Vec<Unit> {
     let mut units = Vec::with_capacity(blocks.len() * 2);
-    let mut furniture: Vec<bool> = Vec::new();
+    let mut furniture: Vec<bool> = Vec::with_capacity(lines.len());
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
         // Furniture stands in short blocks of its own or at the top of the page; long blocks of
