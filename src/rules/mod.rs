@@ -609,41 +609,31 @@ pub struct LineShape {
     pub ends_open: Vec<char>,
     /// Characters it does not start with.
     pub starts_open: Vec<char>,
-    /// Characters it does not contain (a full stop makes a sentence).
-    pub never: Vec<char>,
-    /// `never` as a set, for [`LineShape::has_never`].
-    never_set: CharSet,
+    /// Characters it does not contain (a full stop makes a sentence): see [`LineShape::has_never`].
+    never: CharSet,
 }
 
 impl Default for LineShape {
     /// Without a `headline` rule: any short line may be a headline.
     fn default() -> Self {
-        LineShape {
-            max_line_chars: 48,
-            ends_open: Vec::new(),
-            starts_open: Vec::new(),
-            never: Vec::new(),
-            never_set: CharSet::default(),
-        }
+        LineShape { max_line_chars: 48, ends_open: Vec::new(), starts_open: Vec::new(), never: CharSet::default() }
     }
 }
 
 impl LineShape {
     fn from_rule(r: &RuleSpec) -> Option<LineShape> {
-        let never: Vec<char> = r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default();
         Some(LineShape {
             max_line_chars: r.max_line_chars?,
             ends_open: r.ends_open.as_deref().unwrap_or("").chars().collect(),
             starts_open: r.starts_open.as_deref().unwrap_or("").chars().collect(),
-            never_set: CharSet::new(never.clone()),
-            never,
+            never: CharSet::new(r.chars.as_ref().map(|c| c.to_chars()).unwrap_or_default()),
         })
     }
 
     /// Does `text` contain one of the characters a line of this shape never contains? (A set
     /// lookup per character: this reads every short line of a page.)
     pub fn has_never(&self, text: &str) -> bool {
-        text.chars().any(|c| self.never_set.contains(c))
+        text.chars().any(|c| self.never.contains(c))
     }
 }
 
@@ -1032,13 +1022,13 @@ impl CompiledRules {
     /// 0x10000)? The attention bitmap read without making a `char` first.
     #[inline]
     pub fn bmp_needs_attention(&self, u: u32) -> bool {
-        // (A fixed-size table: indexed by a 16-bit code point, it needs no bounds check.)
         debug_assert!(u < 0x10000);
-        self.attention[(u as u16 / 64) as usize] & (1 << (u % 64)) != 0
+        self.bmp_attention_word(u64::from(u / 64)) >> (u % 64) & 1 != 0
     }
 
     /// The attention bitmap's word for code points `64 * word .. 64 * word + 64` (`word` is taken
-    /// modulo 1024): bit `k` stands for code point `64 * word + k`.
+    /// modulo 1024): bit `k` stands for code point `64 * word + k`. (A fixed-size table indexed
+    /// by a masked value: no bounds check.)
     #[inline]
     pub fn bmp_attention_word(&self, word: u64) -> u64 {
         self.attention[(word & 0x3FF) as usize]
@@ -1156,8 +1146,8 @@ mod tests {
     fn line_shape_finds_its_never_characters() {
         let c = RuleSet::builtin().compile().unwrap();
         let shape = &c.headline;
-        assert!(!shape.never.is_empty());
-        for &ch in &shape.never {
+        assert!(!shape.never.sorted.is_empty());
+        for &ch in &shape.never.sorted {
             assert!(shape.has_never(&format!("全区老干部{ch}情况")), "{ch:?}");
         }
         assert!(!shape.has_never("全区老干部情况通报会召开"));
