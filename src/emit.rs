@@ -15,14 +15,20 @@ use crate::segment::Item;
 
 /// Turns the items of one page into records. `source` names the page in `id` and `source`.
 pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>, explain: bool) -> Vec<Record> {
+    // Items are searched for U+FFFD only on a page that has one (one search of the page instead
+    // of one per item, each with its own searcher).
+    let page_has_replacement = memchr::memmem::find(page.as_bytes(), "\u{FFFD}".as_bytes()).is_some();
     items
         .into_iter()
         .enumerate()
         .map(|(i, it)| {
             let index = i + 1;
             let mut flags = it.flags;
-            let replacement =
-                memchr::memmem::find(page.get(it.span.clone()).unwrap_or("").as_bytes(), "\u{FFFD}".as_bytes());
+            let replacement = page_has_replacement
+                .then(|| {
+                    memchr::memmem::find(page.get(it.span.clone()).unwrap_or("").as_bytes(), "\u{FFFD}".as_bytes())
+                })
+                .flatten();
             if let Some(at) = replacement {
                 let n = page[it.span.clone()].matches('\u{FFFD}').count();
                 let start = it.span.start + at;

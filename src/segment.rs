@@ -398,9 +398,8 @@ fn take_byline(
 
 fn extraction_edit(p: &mut Paragraph, range: Range<usize>, rule: RuleIdx, after: &str, log: &mut EditLog) {
     let span = p.text.span_to_page(range.clone());
-    let before = p.text.text[range].to_string();
     let explain = log.explain;
-    log.push(rule, span.clone(), || before.clone(), after);
+    log.push(rule, span, || p.text.text[range].to_string(), after);
     if explain {
         if let Some(e) = log.edits.pop() {
             p.edits.push(e);
