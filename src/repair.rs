@@ -20,6 +20,7 @@
 //! Every join is an edit (`join.line-wrap`, `join.column-break`). A join that probably lost a
 //! character at the break is kept as it is and flagged (`join.lost-char`): see [`lost_char`].
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::edits::{EditLog, RawEdit};
@@ -563,9 +564,11 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
     let n = units.len();
     let mut p =
         Plan { joins: vec![false; n], headline: vec![false; n], starts: vec![false; n], caption: vec![false; n] };
-    // Text at the start and at the end of the chain from unit k, and the chain's last unit.
-    let mut chain_head: Vec<String> = vec![String::new(); n];
-    let mut chain_tail: Vec<String> = vec![String::new(); n];
+    // Text at the start and at the end of the chain from unit k, and the chain's last unit. A
+    // preview that is a unit's own (the head of a long first unit, the tail of a long last one)
+    // is borrowed from it; only previews made of two units' text are built.
+    let mut chain_head: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); n];
+    let mut chain_tail: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); n];
     let mut chain_end: Vec<usize> = (0..n).collect();
     for k in (0..n).rev() {
         let u = &units[k];
@@ -596,19 +599,39 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
         if p.joins[k] {
             // A chain of several units: its ends are read anew.
             chain_end[k] = chain_end[k + 1];
-            let next_tail = if chain_tail[k + 1].is_empty() { units[k + 1].tail() } else { &chain_tail[k + 1] };
-            let next_head = if chain_head[k + 1].is_empty() { units[k + 1].head() } else { &chain_head[k + 1] };
-            let mut t = String::with_capacity(u.tail().len() + next_tail.len());
-            t.push_str(u.tail());
-            t.push_str(next_tail);
-            t.drain(..t.len() - tail_bytes(&t, PREVIEW_BYTES).len());
-            chain_tail[k] = t;
-            let mut h = u.head().to_string();
-            if h.len() < PREVIEW_BYTES {
-                h.push_str(next_head);
-            }
-            h.truncate(head_bytes(&h, PREVIEW_BYTES).len());
-            chain_head[k] = h;
+            // (Nothing reads the previews of the chain from k + 1 after this: they are taken.)
+            let next_tail = match std::mem::take(&mut chain_tail[k + 1]) {
+                t if t.is_empty() => Cow::Borrowed(units[k + 1].tail()),
+                t => t,
+            };
+            let next_head = match std::mem::take(&mut chain_head[k + 1]) {
+                h if h.is_empty() => Cow::Borrowed(units[k + 1].head()),
+                h => h,
+            };
+            // The last PREVIEW_BYTES of `u.tail() + next_tail`: all in `next_tail` when it is
+            // that long (the seam is a character boundary).
+            let tail = if next_tail.len() >= PREVIEW_BYTES {
+                next_tail
+            } else {
+                let mut t = String::with_capacity(u.tail().len() + next_tail.len());
+                t.push_str(u.tail());
+                t.push_str(&next_tail);
+                t.drain(..t.len() - tail_bytes(&t, PREVIEW_BYTES).len());
+                Cow::Owned(t)
+            };
+            // The first PREVIEW_BYTES of `u.head() + next_head`: the unit's own head when it is
+            // that long.
+            let head = if u.head().len() >= PREVIEW_BYTES {
+                Cow::Borrowed(u.head())
+            } else {
+                let mut h = String::with_capacity(u.head().len() + next_head.len());
+                h.push_str(u.head());
+                h.push_str(&next_head);
+                h.truncate(head_bytes(&h, PREVIEW_BYTES).len());
+                Cow::Owned(h)
+            };
+            chain_tail[k] = tail;
+            chain_head[k] = head;
             p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], None);
             p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &chain_tail[k]);
         } else {
