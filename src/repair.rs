@@ -28,7 +28,9 @@ use crate::normalize::{normalize_pieces, Mode, ParaText, Scratch};
 use crate::record::Flag;
 use crate::rules::CompiledRules;
 use crate::segment;
-use crate::text::{char_len, head_bytes, head_chars, is_cjk, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars};
+use crate::text::{
+    char_len, for_each_line, head_bytes, head_chars, is_cjk, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars,
+};
 
 thread_local! {
     /// Buffers for normalizing units (the paragraph assembly has its own).
@@ -142,38 +144,38 @@ struct PageLayout {
 /// Splits the page into lines.
 pub fn lines(page: &str) -> Vec<Line> {
     let mut out = Vec::with_capacity(page.len() / 40 + 1);
-    let mut start = 0;
-    // The memchr crate's line split is SIMD; `str::split('\n')` searches byte by byte.
-    let ends = memchr::memchr_iter(b'\n', page.as_bytes()).chain(std::iter::once(page.len()));
-    for end in ends {
-        let piece = &page[start..end];
-        let mut lead = 0;
-        let mut lead_chars = 0;
-        let mut spaces = 0;
-        let mut indent = false;
-        for c in piece.chars() {
-            if is_hspace(c) || is_zero_width(c) {
-                lead += c.len_utf8();
-                lead_chars += 1;
-                if c == '\u{3000}' || c == '\t' {
-                    indent = true;
-                } else if c == ' ' || c == '\u{00A0}' {
-                    spaces += 1;
-                }
-            } else {
-                break;
-            }
-        }
-        indent |= spaces >= 2;
-        let body = &piece[lead..];
-        let trimmed = body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
-        let content = start + lead..start + lead + trimmed.len();
-        // The wrap width is measured on the whole line: a wrapper counts the spaces it ends on.
-        let width = lead_chars + char_len(body.trim_end_matches('\r'));
-        out.push(Line { content, indent, width });
-        start = end + 1;
-    }
+    for_each_line(page, |range, chars| out.push(line(page, range, chars)));
     out
+}
+
+/// The line at `range` (without its line feed), which is `chars` characters long.
+#[inline]
+fn line(page: &str, range: Range<usize>, chars: usize) -> Line {
+    let piece = &page[range.clone()];
+    let mut lead = 0;
+    let mut spaces = 0;
+    let mut indent = false;
+    for c in piece.chars() {
+        if is_hspace(c) || is_zero_width(c) {
+            lead += c.len_utf8();
+            if c == '\u{3000}' || c == '\t' {
+                indent = true;
+            } else if c == ' ' || c == '\u{00A0}' {
+                spaces += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    indent |= spaces >= 2;
+    let body = &piece[lead..];
+    let trimmed = body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
+    let content = range.start + lead..range.start + lead + trimmed.len();
+    // The wrap width is measured on the whole line: a wrapper counts the spaces it ends on, not
+    // the carriage returns. (Indentation is never a carriage return: those at the end are the
+    // body's.)
+    let returns = piece.len() - piece.trim_end_matches('\r').len();
+    Line { content, indent, width: chars - returns }
 }
 
 /// Does `text` end like a sentence? A closing quote or bracket counts only when what it closes
@@ -938,6 +940,28 @@ mod tests {
         assert_eq!(ls[2].width, 6, "a wrapper counts the space it ended on");
         assert!(ls[3].is_blank());
         assert_eq!(ls.len(), 4, "the text after the last line end is a line too");
+    }
+
+    #[test]
+    fn lines_agree_with_reading_line_by_line() {
+        let pieces = ["\n", "\r", " ", "\t", "　", "\u{200B}", "\u{00A0}", "a", "中", "𠀀", "，", "\r\n", "  两格"];
+        for page in crate::text::random_texts(&pieces, 3000, 40) {
+            let mut want = Vec::new();
+            let mut start = 0;
+            for piece in page.split('\n') {
+                let lead: usize =
+                    piece.chars().take_while(|&c| is_hspace(c) || is_zero_width(c)).map(char::len_utf8).sum();
+                let indent = piece[..lead].contains(['\u{3000}', '\t'])
+                    || piece[..lead].chars().filter(|&c| c == ' ' || c == '\u{00A0}').count() >= 2;
+                let body = &piece[lead..];
+                let trimmed = body.trim_end_matches(|c: char| is_hspace(c) || is_zero_width(c) || c == '\r');
+                let width = piece[..lead].chars().count() + body.trim_end_matches('\r').chars().count();
+                want.push((start + lead..start + lead + trimmed.len(), indent, width));
+                start += piece.len() + 1;
+            }
+            let got: Vec<_> = lines(&page).into_iter().map(|l| (l.content, l.indent, l.width)).collect();
+            assert_eq!(got, want, "{page:?}");
+        }
     }
 
     #[test]
