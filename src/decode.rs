@@ -302,7 +302,9 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
 /// Does `bytes` decode without a single malformed sequence? Stops at the first one.
 fn decodes_cleanly(encoding: &'static Encoding, bytes: &[u8]) -> bool {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    let mut buf = [0u8; 4096];
+    // (Small: the answer is usually "no" within a few characters, and the buffer is zeroed on
+    // every call; clean text just takes more turns of the loop.)
+    let mut buf = [0u8; 512];
     let mut src = bytes;
     loop {
         let (result, read, _) = decoder.decode_to_utf8_without_replacement(src, &mut buf, true);
