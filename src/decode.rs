@@ -213,8 +213,9 @@ type Done = Option<(String, usize)>;
 /// result comes along.
 ///
 /// For legacy bytes the common cases are settled by strict decodes, which cost far less than a
-/// statistical detector: GB18030 text hits a Big5-invalid trail byte within a few characters,
-/// and Big5 or GB18030 that decodes cleanly under only one of the two is that one. Only when both
+/// statistical detector: GB18030 text soon hits a sequence Big5 does not map (GB2312's byte
+/// ranges are Big5's too, so it takes a character Big5 lacks: on 1,000 generated GB18030 pages
+/// the Big5 decode read 175 bytes a page, 5% of them, before its first error), and Big5 or GB18030 that decodes cleanly under only one of the two is that one. Only when both
 /// decode cleanly (Big5 text is valid GB18030 byte-wise; short texts can be valid in both), or
 /// neither does, chardetng judges (on at most the first 64 KiB), checked against the two.
 fn detect(bytes: &[u8], scanned: Scanned) -> (&'static Encoding, usize, Done) {
@@ -302,8 +303,8 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
 /// Does `bytes` decode without a single malformed sequence? Stops at the first one.
 fn decodes_cleanly(encoding: &'static Encoding, bytes: &[u8]) -> bool {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    // (Small: the answer is usually "no" within a few characters, and the buffer is zeroed on
-    // every call; clean text just takes more turns of the loop.)
+    // (Small: for GB18030 text the answer is "no" within a few hundred bytes, and the buffer is
+    // zeroed on every call; clean text just takes more turns of the loop.)
     let mut buf = [0u8; 512];
     let mut src = bytes;
     loop {
