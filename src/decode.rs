@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+mod big5;
 mod gb18030;
 
 use encoding_rs::{Encoding, BIG5, GB18030, UTF_16BE, UTF_16LE, UTF_8};
@@ -315,7 +316,7 @@ fn detect(bytes: &[u8], scanned: Scanned) -> (&'static Encoding, usize, Done) {
     if mostly_utf8(bytes) {
         return (UTF_8, 0, None);
     }
-    let big5_clean = decodes_cleanly(BIG5, bytes);
+    let big5_clean = big5::decodes_cleanly(bytes);
     let (gb_text, gb_bad) = decode_counting(GB18030, bytes);
     match (gb_bad == 0, big5_clean) {
         (true, false) => return (GB18030, 0, Some((gb_text, 0))),
@@ -375,24 +376,6 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
         }
     }
     errors > 0 && multibyte >= 4 && errors <= 1 + valid / 200
-}
-
-/// Does `bytes` decode without a single malformed sequence? Stops at the first one.
-fn decodes_cleanly(encoding: &'static Encoding, bytes: &[u8]) -> bool {
-    let mut decoder = encoding.new_decoder_without_bom_handling();
-    // (Small: for GB18030 text the answer is "no" within a few hundred bytes, and the buffer is
-    // zeroed on every call; clean text just takes more turns of the loop.)
-    let mut buf = [0u8; 512];
-    let mut src = bytes;
-    loop {
-        let (result, read, _) = decoder.decode_to_utf8_without_replacement(src, &mut buf, true);
-        src = &src[read..];
-        match result {
-            encoding_rs::DecoderResult::InputEmpty => return true,
-            encoding_rs::DecoderResult::OutputFull => continue,
-            encoding_rs::DecoderResult::Malformed(_, _) => return false,
-        }
-    }
 }
 
 /// Share of characters that are common Chinese text: CJK ideographs, CJK and full-width
