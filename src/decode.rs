@@ -291,11 +291,12 @@ type Done = Option<(String, usize)>;
 /// result comes along.
 ///
 /// For legacy bytes the common cases are settled by strict decodes, which cost far less than a
-/// statistical detector: GB18030 text soon hits a sequence Big5 does not map (GB2312's byte
-/// ranges are Big5's too, so it takes a character Big5 lacks: on 1,000 generated GB18030 pages
-/// the Big5 decode read 175 bytes a page, 5% of them, before its first error), and Big5 or GB18030 that decodes cleanly under only one of the two is that one. Only when both
-/// decode cleanly (Big5 text is valid GB18030 byte-wise; short texts can be valid in both), or
-/// neither does, chardetng judges (on at most the first 64 KiB), checked against the two.
+/// statistical detector: GB18030 text soon hits a sequence Big5 does not map (GB2312's byte ranges
+/// are Big5's too, so it takes a character Big5 lacks: on 1,000 generated GB18030 pages the Big5
+/// decode read 175 bytes a page, 5% of them, before its first error), and Big5 or GB18030 that
+/// decodes cleanly under only one of the two is that one. Only when both decode cleanly (Big5 text
+/// is valid GB18030 byte-wise; short texts can be valid in both), or neither does, chardetng judges
+/// (on at most the first 64 KiB), checked against the two.
 fn detect(bytes: &[u8], scanned: Scanned) -> (&'static Encoding, usize, Done) {
     if let Some((enc, len)) = Encoding::for_bom(bytes) {
         return (enc, len, None);

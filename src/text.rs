@@ -242,6 +242,25 @@ pub(crate) fn random_texts(pieces: &[&str], count: usize, max_pieces: u64) -> Ve
         .collect()
 }
 
+/// `count` byte strings of fewer than `max_len` bytes drawn from `alphabet`, by the same fixed
+/// xorshift sequence on every run: for tests that compare a decoder with encoding_rs.
+#[cfg(test)]
+pub(crate) fn random_byte_strings(alphabet: &[u8], count: usize, max_len: u64) -> Vec<Vec<u8>> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() % max_len) as usize;
+            (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,19 +91,10 @@ mod tests {
     fn random_bytes_answer_as_encoding_rs_does() {
         // Bytes drawn mostly from the ranges Big5 and GB18030 use, so that strings are often
         // clean, often cut short and often malformed; 20,000 strings from a fixed generator.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let alphabet: Vec<u8> =
             (0xA1..=0xC6).chain(0x40..=0x45).chain([0x80, 0x81, 0xFE, 0xFF, b'\n', b' ', 0x7E]).collect();
         let mut clean = 0;
-        for _ in 0..20_000 {
-            let len = (next() % 12) as usize;
-            let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+        for bytes in crate::text::random_byte_strings(&alphabet, 20_000, 12) {
             let want = reference(&bytes);
             clean += want as usize;
             assert_eq!(decodes_cleanly(&bytes), want, "{bytes:02X?}");

@@ -194,18 +194,9 @@ mod tests {
     fn random_bytes_decode_as_encoding_rs_does() {
         // Bytes drawn mostly from the ranges GB18030 uses, so that sequences are often valid,
         // often cut short and often malformed; 20,000 strings from a fixed generator.
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let alphabet: Vec<u8> =
             (0x81..=0xFE).chain(0x30..=0x39).chain(0x40..=0x42).chain([0x80, 0xFF, b'\n', b' ']).collect();
-        for _ in 0..20_000 {
-            let len = (next() % 24) as usize;
-            let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+        for bytes in crate::text::random_byte_strings(&alphabet, 20_000, 24) {
             assert_eq!(decode_counting(&bytes), reference(&bytes), "{bytes:02X?}");
         }
     }
