@@ -405,13 +405,15 @@ pub struct Pattern {
     suffixes: Option<CharSet>,
 }
 
-/// A small set of characters, asked about far more often than it holds anything: a 128-bit
+/// A small set of characters, asked about far more often than it holds anything: a 1024-bit
 /// filter on the low bits of the code point rules most characters out in one test, the sorted
 /// list decides the rest. (Pattern prefilters and the layout character classes, asked about
-/// the ends of every line and unit.)
+/// the ends of every line and unit.) The filter is wide because the characters asked about are
+/// mostly Chinese, whose low bits are spread evenly: a set of 30 characters lets about 3% of
+/// them through to the search, where a 128-bit filter let a fifth through.
 #[derive(Debug, Clone, Default)]
 struct CharSet {
-    filter: u128,
+    filter: [u64; 16],
     sorted: Vec<char>,
 }
 
@@ -419,17 +421,17 @@ impl CharSet {
     fn new(mut chars: Vec<char>) -> CharSet {
         chars.sort_unstable();
         chars.dedup();
-        CharSet { filter: chars.iter().fold(0, |f, &c| f | CharSet::bit(c)), sorted: chars }
-    }
-
-    #[inline]
-    fn bit(c: char) -> u128 {
-        1 << (c as u32 & 127)
+        let mut filter = [0u64; 16];
+        for &c in &chars {
+            filter[(c as u32 >> 6 & 15) as usize] |= 1 << (c as u32 & 63);
+        }
+        CharSet { filter, sorted: chars }
     }
 
     #[inline]
     fn contains(&self, c: char) -> bool {
-        self.filter & CharSet::bit(c) != 0 && self.sorted.binary_search(&c).is_ok()
+        let u = c as u32;
+        self.filter[(u >> 6 & 15) as usize] >> (u & 63) & 1 != 0 && self.sorted.binary_search(&c).is_ok()
     }
 }
 
