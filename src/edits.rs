@@ -69,6 +69,11 @@ impl EditLog {
         EditLog { muted: true, ..EditLog::default() }
     }
 
+    /// Are the edits themselves kept (not only counted)? Only then are their spans read.
+    pub fn keeps_edits(&self) -> bool {
+        self.explain && !self.muted
+    }
+
     /// Records an edit; `before` is only evaluated when edits are kept.
     #[inline]
     pub fn push(&mut self, rule: RuleIdx, span: Range<usize>, before: impl FnOnce() -> String, after: &str) {

@@ -16,9 +16,11 @@
 //!
 //! and then, over the result, the lexicon of known confusions (aho-corasick, longest match).
 //!
-//! Every change is logged with its rule and its span in the decoded page. [`ParaText`] keeps a
-//! sparse map from offsets of the output back to the page, so that later stages can give spans
-//! for what they extract.
+//! Every change is logged with its rule and its span in the decoded page. When the log keeps the
+//! edits themselves (`--explain`), [`ParaText`] also keeps a sparse map from offsets of the
+//! output back to the page, so that later stages can give spans for the edits of what they
+//! extract. Without it nothing reads page offsets out of a paragraph's text (spans of items come
+//! from lines), so neither the map nor the spans are made: a plain run only counts edits.
 
 use std::ops::Range;
 
@@ -30,8 +32,11 @@ use crate::text::{is_cjk, is_cjk_punct, is_han, is_hspace, is_zero_width};
 #[derive(Debug, Clone, Default)]
 pub struct ParaText {
     pub text: String,
-    /// `(offset in text, offset in page)` at every point where the two stop moving in step.
+    /// `(offset in text, offset in page)` at every point where the two stop moving in step; kept
+    /// only when `mapped`.
     anchors: Vec<(u32, u32)>,
+    /// The map is kept: [`normalize_pieces`] sets this when its log keeps edits.
+    mapped: bool,
     /// Offsets in `text` where whitespace was removed.
     pub cuts: Vec<u32>,
 }
@@ -43,8 +48,15 @@ impl ParaText {
         self.cuts.clear();
     }
 
-    /// The page offset of a char boundary of `text`.
+    /// Does this text keep its map back to the page ([`ParaText::to_page`])?
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
+    }
+
+    /// The page offset of a char boundary of `text`. Only a mapped text knows it (see
+    /// [`ParaText::is_mapped`]).
     pub fn to_page(&self, off: usize) -> usize {
+        debug_assert!(self.mapped, "page offsets asked of a text normalized without its map");
         let off = off as u32;
         let i = self.anchors.partition_point(|&(t, _)| t <= off);
         if i == 0 {
@@ -77,6 +89,7 @@ impl ParaText {
     }
 
     /// Appends a character that is not in the page (a separator), placed at page offset `page`.
+    /// (A text that is built up by appending is mapped when the pieces appended are.)
     pub fn push_separator(&mut self, c: char, page: usize) {
         self.anchor(page);
         self.text.push(c);
@@ -86,7 +99,10 @@ impl ParaText {
     /// Appends another paragraph text (its anchors and cuts move along).
     pub fn append(&mut self, other: &ParaText) {
         let base = self.text.len() as u32;
-        for &(t, p) in &other.anchors {
+        if self.text.is_empty() {
+            self.mapped = other.mapped;
+        }
+        for &(t, p) in other.anchors.iter().filter(|_| self.mapped) {
             let t = t + base;
             match self.anchors.last_mut() {
                 Some(last) if last.0 == t => last.1 = p,
@@ -102,7 +118,11 @@ impl ParaText {
     }
 
     /// Anchors text offset `t` (at or after the last anchor) to page offset `page`.
+    #[inline]
     fn anchor_at(&mut self, t: usize, page: usize) {
+        if !self.mapped {
+            return;
+        }
         let t = t as u32;
         match self.anchors.last_mut() {
             Some(last) if last.0 == t => last.1 = page as u32,
@@ -138,7 +158,8 @@ pub struct Scratch {
     stack: Vec<u32>,
 }
 
-/// Normalizes the text of `pieces` (ranges of `page`, read as one run) into `out`.
+/// Normalizes the text of `pieces` (ranges of `page`, read as one run) into `out`, mapped back
+/// to the page when `log` keeps edits.
 pub fn normalize_pieces(
     rules: &CompiledRules,
     page: &str,
@@ -149,6 +170,7 @@ pub fn normalize_pieces(
     log: &mut EditLog,
 ) {
     out.clear();
+    out.mapped = log.keeps_edits();
     scratch.joined.clear();
     scratch.starts.clear();
     for r in pieces {
@@ -158,7 +180,9 @@ pub fn normalize_pieces(
     // Room for what conversions add (a half-width mark becomes three bytes) and for the anchors
     // (one per piece and two per change), so that the pass does not grow them as it writes.
     out.text.reserve(scratch.joined.len() + scratch.joined.len() / 8 + 16);
-    out.anchors.reserve(2 * scratch.starts.len() + 16);
+    if out.mapped {
+        out.anchors.reserve(2 * scratch.starts.len() + 16);
+    }
     let Scratch { joined, starts, parens, stack } = scratch;
     let mut lexicon_seen = false;
     Pass {
@@ -401,7 +425,9 @@ impl Pass<'_> {
 
     /// Writes a replacement for `text[r]` and logs it.
     fn replace(&mut self, r: Range<usize>, with: &str, rule: crate::rules::RuleIdx) {
-        let span = self.page_span(&r);
+        // (The span goes to the map and to the log's kept edits: neither is kept without the
+        // other.)
+        let span = if self.out.mapped { self.page_span(&r) } else { 0..0 };
         self.out.anchor(span.start);
         self.out.text.push_str(with);
         self.out.anchor(span.end);
@@ -413,6 +439,10 @@ impl Pass<'_> {
     /// whole run: the pieces follow each other in `text` as they will in the output.)
     fn copy(&mut self, r: Range<usize>) {
         if r.is_empty() {
+            return;
+        }
+        if !self.out.mapped {
+            self.out.text.push_str(&self.text[r]);
             return;
         }
         let base = self.out.text.len();
@@ -671,7 +701,9 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
     let old_anchors = std::mem::take(&mut out.anchors);
     let old_cuts = std::mem::take(&mut out.cuts);
     let shifted = |old_off: usize, delta: isize| (old_off as isize + delta) as u32;
-    let probe = ParaText { text: old.clone(), anchors: old_anchors.clone(), cuts: Vec::new() };
+    // The text before the replacements, for page offsets (a mapped text only).
+    let mapped = out.mapped;
+    let probe = mapped.then(|| ParaText { text: old.clone(), anchors: old_anchors.clone(), mapped, cuts: Vec::new() });
     let mut delta: isize = 0;
     let mut last = 0usize;
     let mut anchors = old_anchors.iter().peekable();
@@ -686,7 +718,7 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
             anchors.next();
         }
         out.text.push_str(&old[last..m.start()]);
-        let span = probe.span_to_page(m.range());
+        let span = probe.as_ref().map_or(0..0, |p| p.span_to_page(m.range()));
         out.anchor(span.start);
         out.text.push_str(to);
         out.anchor(span.end);
@@ -700,7 +732,9 @@ fn apply_lexicon(rules: &CompiledRules, out: &mut ParaText, log: &mut EditLog) {
             anchors.next();
         }
         // Re-anchor the text that follows the match at its old position.
-        out.anchors.push((shifted(m.end(), delta), probe.to_page(m.end()) as u32));
+        if let Some(probe) = &probe {
+            out.anchors.push((shifted(m.end(), delta), probe.to_page(m.end()) as u32));
+        }
         last = m.end();
     }
     for &(t, p) in anchors {
@@ -794,6 +828,29 @@ mod tests {
         let lex = log.edits.iter().find(|e| r.id(e.rule) == "confusion.lake-gehu").unwrap();
         assert_eq!(&page[lex.span.clone()], "漏湖");
         assert_eq!(out.span_to_page(i - 6..i), lex.span);
+    }
+
+    #[test]
+    fn the_map_is_kept_with_the_edits_and_changes_nothing_else() {
+        let r = rules();
+        let page = "本报讯 (记者 朱梦琪) 昨天,切实改善漏湖流域\n\n２０\u{200B}年 and 旧时代";
+        let pieces = [0..page.find('\n').unwrap(), page.rfind('\n').unwrap() + 1..page.len()];
+        let run = |mut log: EditLog| {
+            let mut out = ParaText::default();
+            normalize_pieces(&r, page, pieces.iter().cloned(), Mode::Text, &mut Scratch::default(), &mut out, &mut log);
+            (out, log.counts())
+        };
+        let (kept, kept_counts) = run(EditLog::new(true));
+        let (plain, plain_counts) = run(EditLog::new(false));
+        let (muted, _) = run(EditLog::muted());
+        assert!(kept.is_mapped() && !plain.is_mapped() && !muted.is_mapped());
+        assert!(!kept.anchors.is_empty() && plain.anchors.is_empty() && muted.anchors.is_empty());
+        for other in [&plain, &muted] {
+            assert_eq!(other.text, kept.text);
+            assert_eq!(other.cuts, kept.cuts);
+        }
+        assert_eq!(plain_counts, kept_counts);
+        assert!(kept_counts.iter().sum::<u64>() >= 5, "{kept_counts:?}");
     }
 
     #[test]

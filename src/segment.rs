@@ -397,7 +397,8 @@ fn take_byline(
 }
 
 fn extraction_edit(p: &mut Paragraph, range: Range<usize>, rule: RuleIdx, after: &str, log: &mut EditLog) {
-    let span = p.text.span_to_page(range.clone());
+    // (Only kept edits read the span, and only their texts keep the map that gives it.)
+    let span = if p.text.is_mapped() { p.text.span_to_page(range.clone()) } else { 0..0 };
     let explain = log.explain;
     log.push(rule, span, || p.text.text[range].to_string(), after);
     if explain {
