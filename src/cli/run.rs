@@ -299,24 +299,41 @@ fn process_page(ctx: &Ctx, index: usize, job: &Job) -> PageResult {
     }
 }
 
+/// Pages are read into a buffer of this size first, without asking the file for its size: the
+/// walk has seen that it is a regular file, and nearly every page fits, so a page costs an open, a
+/// read, the read that finds its end, and a close. (Asking the size first, a `statx` per page,
+/// was 0.7% of a run.) A page that fills the buffer is asked its size and type before the rest
+/// is read: a page over `--max-page-bytes` is refused with no more than this read of it.
+const FIRST_READ: u64 = 64 * 1024;
+
 /// Reads a page, or `Ok(None)` when `--resume` finds its output up to date.
 fn read_page(ctx: &Ctx, path: &Path, target: Option<&Path>) -> Result<Option<Vec<u8>>, String> {
-    let file = File::open(path).map_err(|e| read_error(&e))?;
+    let mut file = File::open(path).map_err(|e| read_error(&e))?;
+    if let (true, Some(target), Some(out)) = (ctx.args.resume, target, ctx.out) {
+        let meta = file.metadata().map_err(|e| read_error(&e))?;
+        if let Ok(mtime) = meta.modified() {
+            if manifest::is_done(target, mtime, &out.manifest) {
+                return Ok(None);
+            }
+        }
+    }
+    let max = ctx.args.max_page_bytes;
+    let first = FIRST_READ.min(max + 1);
+    let mut bytes = Vec::with_capacity(first as usize);
+    (&mut file).take(first).read_to_end(&mut bytes).map_err(|e| read_error(&e))?;
+    if (bytes.len() as u64) < first {
+        return Ok(Some(bytes));
+    }
+    // A large page, or one over the limit: its size and type decide before the rest is read.
     let meta = file.metadata().map_err(|e| read_error(&e))?;
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    if let (true, Some(target), Some(out), Ok(mtime)) = (ctx.args.resume, target, ctx.out, meta.modified()) {
-        if manifest::is_done(target, mtime, &out.manifest) {
-            return Ok(None);
-        }
-    }
-    let max = ctx.args.max_page_bytes;
     if meta.len() > max {
         return Err(too_big(meta.len(), max));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| read_error(&e))?;
+    bytes.reserve((meta.len() as usize).saturating_sub(bytes.len()));
+    file.take(max + 1 - first).read_to_end(&mut bytes).map_err(|e| read_error(&e))?;
     if bytes.len() as u64 > max {
         return Err(too_big(bytes.len() as u64, max));
     }
@@ -324,7 +341,7 @@ fn read_page(ctx: &Ctx, path: &Path, target: Option<&Path>) -> Result<Option<Vec
 }
 
 fn too_big(len: u64, max: u64) -> String {
-    format!("page is {len} bytes, over --max-page-bytes {max}; not read")
+    format!("page is {len} bytes, over --max-page-bytes {max}; not processed")
 }
 
 fn read_error(e: &io::Error) -> String {
