@@ -17,7 +17,7 @@ use crate::segment::Item;
 pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>, explain: bool) -> Vec<Record> {
     // Items are searched for U+FFFD only on a page that has one (one search of the page instead
     // of one per item, each with its own searcher).
-    let page_has_replacement = memchr::memmem::find(page.as_bytes(), "\u{FFFD}".as_bytes()).is_some();
+    let page_has_replacement = replacement_finder().find(page.as_bytes()).is_some();
     items
         .into_iter()
         .enumerate()
@@ -25,9 +25,7 @@ pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>
             let index = i + 1;
             let mut flags = it.flags;
             let replacement = page_has_replacement
-                .then(|| {
-                    memchr::memmem::find(page.get(it.span.clone()).unwrap_or("").as_bytes(), "\u{FFFD}".as_bytes())
-                })
+                .then(|| replacement_finder().find(page.get(it.span.clone()).unwrap_or("").as_bytes()))
                 .flatten();
             if let Some(at) = replacement {
                 let n = page[it.span.clone()].matches('\u{FFFD}').count();
@@ -56,6 +54,14 @@ pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>
             }
         })
         .collect()
+}
+
+/// A searcher for U+FFFD, built once: `memmem::find` builds one per call, which cost more than
+/// searching a page.
+fn replacement_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\u{FFFD}".as_bytes()));
+    &FINDER
 }
 
 /// `source#index`, the id of a record. (Written out directly: through `format!` it took as long
