@@ -146,11 +146,11 @@ impl Pipeline {
         d: Result<decode::Decoded, DecodeError>,
     ) -> Result<PageOutput, PageError> {
         let d = d.map_err(PageError::Decode)?;
-        let decode_time = t0.elapsed();
-        let mut out = self.process_decoded(source, d.text);
+        let t1 = Instant::now();
+        let mut out = self.process_decoded_from(source, d.text, t1);
         out.encoding = d.encoding;
         out.malformed = d.malformed;
-        out.times.decode = decode_time;
+        out.times.decode = t1 - t0;
         Ok(out)
     }
 
@@ -163,21 +163,22 @@ impl Pipeline {
         if let Some(s) = owned.strip_prefix('\u{FEFF}') {
             owned = s.to_string();
         }
-        self.process_decoded(source, owned)
+        self.process_decoded_from(source, owned, Instant::now())
     }
 
-    fn process_decoded(&self, source: &str, text: String) -> PageOutput {
+    /// The stages after decoding, timed from `start`. (Each stage's end is the next one's start:
+    /// one clock reading per stage.)
+    fn process_decoded_from(&self, source: &str, text: String, start: Instant) -> PageOutput {
         let mut log = EditLog::new(self.options.explain);
         let mut times = StageTimes::default();
-        let t = Instant::now();
         let paragraphs = SCRATCH.with(|s| repair::paragraphs(&self.rules, &text, &mut s.borrow_mut(), &mut log));
-        times.repair = t.elapsed();
-        let t = Instant::now();
+        let repaired = Instant::now();
+        times.repair = repaired - start;
         let items = segment::items(&self.rules, paragraphs, &mut log);
-        times.segment = t.elapsed();
-        let t = Instant::now();
+        let segmented = Instant::now();
+        times.segment = segmented - repaired;
         let records = emit::records(&self.rules, source, &text, items, self.options.explain);
-        times.emit = t.elapsed();
+        times.emit = segmented.elapsed();
         PageOutput { records, text, encoding: "UTF-8", malformed: 0, edit_counts: log.counts(), times }
     }
 
