@@ -35,6 +35,12 @@ pub struct PipelineArgs {
 impl PipelineArgs {
     /// Builds the pipeline, or says what is wrong with the setup.
     pub fn pipeline(&self) -> Result<Pipeline, String> {
+        self.setup()?.build()
+    }
+
+    /// Reads the rules and options, or says what is wrong with them; compiling the rules (the
+    /// slow part: tens of milliseconds of regex automata) is [`Setup::build`].
+    pub fn setup(&self) -> Result<Setup, String> {
         let rules = match &self.rules {
             Some(dir) => RuleSet::with_overrides(dir).map_err(|e| format!("bad rules: {e}"))?,
             None => RuleSet::builtin(),
@@ -43,7 +49,20 @@ impl PipelineArgs {
             Some(name) => Some(newsmend::decode::encoding_for_label(name).map_err(|e| e.to_string())?),
             None => None,
         };
-        Pipeline::new(&rules, Options { explain: self.explain, encoding }).map_err(|e| format!("bad rules: {e}"))
+        Ok(Setup { rules, options: Options { explain: self.explain, encoding } })
+    }
+}
+
+/// Rules and options, read and checked, before the rules are compiled.
+pub struct Setup {
+    rules: RuleSet,
+    options: Options,
+}
+
+impl Setup {
+    /// Compiles the rules into a pipeline.
+    pub fn build(&self) -> Result<Pipeline, String> {
+        Pipeline::new(&self.rules, self.options.clone()).map_err(|e| format!("bad rules: {e}"))
     }
 }
 
