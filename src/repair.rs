@@ -35,6 +35,26 @@ use crate::text::{
 thread_local! {
     /// Buffers for normalizing units (the paragraph assembly has its own).
     static PREVIEW_SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+    /// The layout's buffers, kept from page to page.
+    static PAGE_BUFFERS: std::cell::RefCell<PageBuffers> = std::cell::RefCell::new(PageBuffers::default());
+}
+
+/// What the layout of a page is worked out in: a dozen vectors a page, kept from page to page
+/// on each thread instead of allocated anew (they were a tenth of a page's allocations).
+#[derive(Default)]
+struct PageBuffers {
+    lines: Vec<Line>,
+    blocks: Vec<Range<usize>>,
+    /// Where paragraphs end inside blocks (see [`measure`]).
+    breaks: Vec<bool>,
+    /// Widths of the lines that continue (see [`measure`]).
+    counts: Vec<usize>,
+    /// Which lines of a block are furniture (see [`units`]).
+    furniture: Vec<bool>,
+    units: Vec<Unit>,
+    plan: Plan,
+    /// The line ranges of the paragraph being assembled.
+    pieces: Vec<Range<usize>>,
 }
 
 /// Flag code of a join that probably lost a character.
@@ -143,9 +163,16 @@ struct PageLayout {
 
 /// Splits the page into lines.
 pub fn lines(page: &str) -> Vec<Line> {
-    let mut out = Vec::with_capacity(page.len() / 40 + 1);
-    for_each_line(page, |range, chars| out.push(line(page, range, chars)));
+    let mut out = Vec::new();
+    lines_into(page, &mut out);
     out
+}
+
+/// Splits the page into lines, into `out` (cleared first).
+fn lines_into(page: &str, out: &mut Vec<Line>) {
+    out.clear();
+    out.reserve(page.len() / 40 + 1);
+    for_each_line(page, |range, chars| out.push(line(page, range, chars)));
 }
 
 /// The line at `range` (without its line feed), which is `chars` characters long.
@@ -247,10 +274,11 @@ fn measure(
     lines: &[Line],
     blocks: &[Range<usize>],
     breaks: &mut Vec<bool>,
+    counts: &mut Vec<usize>,
 ) -> PageLayout {
     // Lengths of the lines that continue into another line of their block.
     // counts[w]: how many such lines are w characters wide.
-    let mut counts: Vec<usize> = Vec::new();
+    counts.clear();
     let mut continuing = 0;
     let mut open_ended = 0;
     for b in blocks {
@@ -310,9 +338,28 @@ fn line_ends_sentence(rules: &CompiledRules, line: &str) -> bool {
 
 /// Reads the page into paragraphs.
 pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log: &mut EditLog) -> Vec<Paragraph> {
-    let lines = lines(page);
+    PAGE_BUFFERS.with(|b| {
+        let b = &mut *b.borrow_mut();
+        let out = paragraphs_in(rules, page, scratch, log, b);
+        // (What is left of the units, their texts taken, goes now rather than with the next page.)
+        b.units.clear();
+        out
+    })
+}
+
+fn paragraphs_in(
+    rules: &CompiledRules,
+    page: &str,
+    scratch: &mut Scratch,
+    log: &mut EditLog,
+    b: &mut PageBuffers,
+) -> Vec<Paragraph> {
+    let PageBuffers { lines, blocks, breaks, counts, furniture, units, plan, pieces } = b;
+    lines_into(page, lines);
+    let lines = &lines[..];
     // (At most one block per two lines, blank lines between them: sized once.)
-    let mut blocks: Vec<Range<usize>> = Vec::with_capacity(lines.len() / 2 + 1);
+    blocks.clear();
+    blocks.reserve(lines.len() / 2 + 1);
     let mut i = 0;
     while i < lines.len() {
         if lines[i].is_blank() {
@@ -325,10 +372,9 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         }
         blocks.push(s..i);
     }
-    let mut breaks = Vec::new();
-    let layout = measure(rules, page, &lines, &blocks, &mut breaks);
-    let mut units = units(rules, page, &lines, &blocks, &breaks, layout, log.explain && !log.muted);
-    let plan = plan(rules, &units, layout);
+    let layout = measure(rules, page, lines, blocks, breaks, counts);
+    make_units(rules, page, lines, blocks, breaks, layout, log.explain && !log.muted, furniture, units);
+    make_plan(rules, units, layout, plan);
     if std::env::var_os("NEWSMEND_DEBUG_LAYOUT").is_some() {
         eprintln!("{layout:?}");
         for (i, u) in units.iter().enumerate() {
@@ -350,8 +396,6 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         }
     }
     let mut out = Vec::with_capacity(units.len());
-    // The line ranges of the paragraph being assembled (one buffer for the page).
-    let mut pieces = Vec::new();
     let mut k = 0;
     while k < units.len() {
         let first = k;
@@ -369,7 +413,7 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         } else {
             Role::Body
         };
-        let mut para = assemble(rules, page, &lines, chain, role, &mut pieces, scratch, log);
+        let mut para = assemble(rules, page, lines, chain, role, pieces, scratch, log);
         para.opens = plan.starts[first];
         para.ends_credit = plan.caption[first];
         out.push(para);
@@ -378,9 +422,10 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
     out
 }
 
-/// Splits blocks into units: furniture runs, column labels, and paragraphs by indentation, wrap
-/// width or sentence ends.
-fn units(
+/// Splits blocks into units (into `units`, cleared first): furniture runs, column labels, and
+/// paragraphs by indentation, wrap width or sentence ends.
+#[allow(clippy::too_many_arguments)]
+fn make_units(
     rules: &CompiledRules,
     page: &str,
     lines: &[Line],
@@ -388,9 +433,11 @@ fn units(
     breaks: &[bool],
     layout: PageLayout,
     explain: bool,
-) -> Vec<Unit> {
-    let mut units = Vec::with_capacity(blocks.len() * 2);
-    let mut furniture: Vec<bool> = Vec::with_capacity(lines.len());
+    furniture: &mut Vec<bool>,
+    units: &mut Vec<Unit>,
+) {
+    units.clear();
+    units.reserve(blocks.len() * 2);
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
         // Furniture stands in short blocks of its own or at the top of the page; long blocks of
@@ -424,7 +471,6 @@ fn units(
             }
         }
     }
-    units
 }
 
 /// Does the paragraph end after line `a`, with `b` the next line of the same block?
@@ -548,6 +594,7 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
 }
 
 /// The layout decisions for a page's units.
+#[derive(Default)]
 struct Plan {
     /// Unit k joins unit k + 1.
     joins: Vec<bool>,
@@ -557,21 +604,26 @@ struct Plan {
     starts: Vec<bool>,
     /// The chain that starts at unit k ends in a photo credit.
     caption: Vec<bool>,
+    /// The last unit of the chain from unit k.
+    chain_end: Vec<usize>,
 }
 
 /// Decides, for each unit, whether it joins the next one, and which chains are headlines.
 /// Runs from the end of the page backwards: whether a unit is a headline depends on what follows
 /// it, and what a chain starts and ends with depends on the joins after it.
-fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
+fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut Plan) {
     let n = units.len();
-    let mut p =
-        Plan { joins: vec![false; n], headline: vec![false; n], starts: vec![false; n], caption: vec![false; n] };
+    for v in [&mut p.joins, &mut p.headline, &mut p.starts, &mut p.caption] {
+        v.clear();
+        v.resize(n, false);
+    }
+    p.chain_end.clear();
+    p.chain_end.extend(0..n);
     // Text at the start and at the end of the chain from unit k, and the chain's last unit. A
     // preview that is a unit's own (the head of a long first unit, the tail of a long last one)
     // is borrowed from it; only previews made of two units' text are built.
     let mut chain_head: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); n];
     let mut chain_tail: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); n];
-    let mut chain_end: Vec<usize> = (0..n).collect();
     for k in (0..n).rev() {
         let u = &units[k];
         let next_block_start = k + 1 < n && units[k + 1].block != u.block;
@@ -593,14 +645,14 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
                 // Confirmed by a caption alone, a headline must be phrase-like, as a subhead is:
                 // a line with a comma before a caption is more often the caption's first line.
                 || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| s.shape.has_never(w))))
-                || caption_follows(units, &p, &chain_end, k + 1));
+                || caption_follows(units, p, k + 1));
         if next_block_start && !p.headline[k] {
-            p.joins[k] = can_join(rules, units, k, layout, &p);
+            p.joins[k] = can_join(rules, units, k, layout, p);
         }
         let plain = !u.furniture && !u.label && !u.ornament;
         if p.joins[k] {
             // A chain of several units: its ends are read anew.
-            chain_end[k] = chain_end[k + 1];
+            p.chain_end[k] = p.chain_end[k + 1];
             // (Nothing reads the previews of the chain from k + 1 after this: they are taken.)
             let next_tail = match std::mem::take(&mut chain_tail[k + 1]) {
                 t if t.is_empty() => Cow::Borrowed(units[k + 1].tail()),
@@ -643,7 +695,6 @@ fn plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout) -> Plan {
             p.caption[k] = plain && !p.starts[k] && !p.headline[k] && u.ends_credit;
         }
     }
-    p
 }
 
 /// Does unit `k` come after the end of something (or at the top of the page, or inside a block)?
@@ -691,9 +742,9 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
 }
 
 /// The chain at `j` is text that ends a sentence, and a caption chain comes right after it.
-fn caption_follows(units: &[Unit], p: &Plan, chain_end: &[usize], j: usize) -> bool {
-    let after = chain_end[j] + 1;
-    !p.starts[j] && units[chain_end[j]].ends_sentence && after < units.len() && p.caption[after] && chain_end[j] - j < 3
+fn caption_follows(units: &[Unit], p: &Plan, j: usize) -> bool {
+    let end = p.chain_end[j];
+    !p.starts[j] && units[end].ends_sentence && end + 1 < units.len() && p.caption[end + 1] && end - j < 3
 }
 
 fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout, p: &Plan) -> bool {
@@ -1030,7 +1081,8 @@ mod tests {
             let ls = lines(page);
             let blocks: Vec<Range<usize>> = vec![0..1, 2..3];
             let layout = PageLayout { wrap: None, indent_page: false, ragged: true, tight: false };
-            let units = units(&r, page, &ls, &blocks, &vec![false; ls.len()], layout, false);
+            let mut units = Vec::new();
+            make_units(&r, page, &ls, &blocks, &vec![false; ls.len()], layout, false, &mut Vec::new(), &mut units);
             assert_eq!(units.len(), 2, "{page:?}");
             (stitchable(&r, page, &ls, &units), paras(page))
         };
