@@ -150,7 +150,9 @@ pub fn ends_with_credit(rules: &CompiledRules, tail: &str) -> bool {
 
 /// Groups the paragraphs of a page into items.
 pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut EditLog) -> Vec<Item> {
-    let mut items: Vec<Item> = Vec::new();
+    // (At most one item a paragraph, and one for a label left pending: room for all, so that the
+    // items, a few hundred bytes each, are not copied as the vector grows.)
+    let mut items: Vec<Item> = Vec::with_capacity(paragraphs.len() + 1);
     // The item that body text goes to.
     let mut current: Option<usize> = None;
     let mut pending_section: Option<Pending> = None;
