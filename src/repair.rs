@@ -606,6 +606,19 @@ struct Plan {
     caption: Vec<bool>,
     /// The last unit of the chain from unit k.
     chain_end: Vec<usize>,
+    /// Buffers for the previews of chains (see [`make_plan`]), kept from page to page.
+    spare: Vec<String>,
+}
+
+/// Gives a preview's buffer back to `spare`, if it has one. (A preview taken with `mem::take`
+/// leaves an empty `Cow::Owned` behind, which has none.)
+fn recycle(preview: Cow<'_, str>, spare: &mut Vec<String>) {
+    if let Cow::Owned(mut s) = preview {
+        if s.capacity() > 0 {
+            s.clear();
+            spare.push(s);
+        }
+    }
 }
 
 /// Decides, for each unit, whether it joins the next one, and which chains are headlines.
@@ -619,11 +632,13 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
     }
     p.chain_end.clear();
     p.chain_end.extend(0..n);
-    // Text at the start and at the end of the chain from unit k, and the chain's last unit. A
-    // preview that is a unit's own (the head of a long first unit, the tail of a long last one)
-    // is borrowed from it; only previews made of two units' text are built.
-    let mut chain_head: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); n];
-    let mut chain_tail: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); n];
+    // Text at the start and at the end of the chain from unit k + 1 (empty: the unit's own head
+    // and tail), which is all that unit k reads. A preview that is a unit's own (the head of a
+    // long first unit, the tail of a long last one) is borrowed from it; only previews made of
+    // two units' text are built, in buffers kept from page to page.
+    let mut next_head: Cow<'_, str> = Cow::Borrowed("");
+    let mut next_tail: Cow<'_, str> = Cow::Borrowed("");
+    let mut spare = std::mem::take(&mut p.spare);
     for k in (0..n).rev() {
         let u = &units[k];
         let next_block_start = k + 1 < n && units[k + 1].block != u.block;
@@ -654,47 +669,55 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
             // A chain of several units: its ends are read anew.
             p.chain_end[k] = p.chain_end[k + 1];
             // (Nothing reads the previews of the chain from k + 1 after this: they are taken.)
-            let next_tail = match std::mem::take(&mut chain_tail[k + 1]) {
+            let after_tail = match std::mem::take(&mut next_tail) {
                 t if t.is_empty() => Cow::Borrowed(units[k + 1].tail()),
                 t => t,
             };
-            let next_head = match std::mem::take(&mut chain_head[k + 1]) {
+            let after_head = match std::mem::take(&mut next_head) {
                 h if h.is_empty() => Cow::Borrowed(units[k + 1].head()),
                 h => h,
             };
-            // The last PREVIEW_BYTES of `u.tail() + next_tail`: all in `next_tail` when it is
+            // The last PREVIEW_BYTES of `u.tail() + after_tail`: all in `after_tail` when it is
             // that long (the seam is a character boundary).
-            let tail = if next_tail.len() >= PREVIEW_BYTES {
-                next_tail
+            let tail = if after_tail.len() >= PREVIEW_BYTES {
+                after_tail
             } else {
-                let mut t = String::with_capacity(u.tail().len() + next_tail.len());
+                let mut t = spare.pop().unwrap_or_default();
                 t.push_str(u.tail());
-                t.push_str(&next_tail);
+                t.push_str(&after_tail);
                 t.drain(..t.len() - tail_bytes(&t, PREVIEW_BYTES).len());
+                recycle(after_tail, &mut spare);
                 Cow::Owned(t)
             };
-            // The first PREVIEW_BYTES of `u.head() + next_head`: the unit's own head when it is
+            // The first PREVIEW_BYTES of `u.head() + after_head`: the unit's own head when it is
             // that long.
             let head = if u.head().len() >= PREVIEW_BYTES {
+                recycle(after_head, &mut spare);
                 Cow::Borrowed(u.head())
             } else {
-                let mut h = String::with_capacity(u.head().len() + next_head.len());
+                let mut h = spare.pop().unwrap_or_default();
                 h.push_str(u.head());
-                h.push_str(&next_head);
+                h.push_str(&after_head);
                 h.truncate(head_bytes(&h, PREVIEW_BYTES).len());
+                recycle(after_head, &mut spare);
                 Cow::Owned(h)
             };
-            chain_tail[k] = tail;
-            chain_head[k] = head;
-            p.starts[k] = plain && segment::starts_item(rules, &chain_head[k], None);
-            p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &chain_tail[k]);
+            p.starts[k] = plain && segment::starts_item(rules, &head, None);
+            p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &tail);
+            (next_head, next_tail) = (head, tail);
         } else {
+            recycle(std::mem::take(&mut next_head), &mut spare);
+            recycle(std::mem::take(&mut next_tail), &mut spare);
             // A unit on its own: what it starts and ends with was read when it was made (the
             // empty strings stand for the unit's own head and tail).
             p.starts[k] = plain && u.opens;
             p.caption[k] = plain && !p.starts[k] && !p.headline[k] && u.ends_credit;
         }
     }
+    recycle(next_head, &mut spare);
+    recycle(next_tail, &mut spare);
+    debug_assert!(spare.len() <= 4, "preview buffers are given back once");
+    p.spare = spare;
 }
 
 /// Does unit `k` come after the end of something (or at the top of the page, or inside a block)?
