@@ -476,6 +476,49 @@ fn pages_over_the_size_limit_fail_without_being_read() {
     assert!(!out.join("big.jsonl").exists());
 }
 
+/// Pages are read into a 64 KiB buffer first, and asked their size only when they fill it: pages
+/// just under, at and over that size, and several times it, are read whole (the last record ends
+/// at the page's last character), and one over `--max-page-bytes` above 64 KiB is refused.
+#[test]
+fn pages_around_the_first_read_are_read_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let sizes = [65_535usize, 65_536, 65_537, 200_003];
+    for &size in &sizes {
+        let mut text = String::from("重点项目建设推进会召开\n\n本报讯 昨天上午，推进会召开。\n\n");
+        let mut k = 0;
+        while text.len() + 64 < size {
+            text.push_str(&format!("会议指出，第{k}个项目进展顺利。\n\n"));
+            k += 1;
+        }
+        // Fill to the exact size with digits (one byte each) before the last full stop.
+        text.push_str("编号");
+        let digits = size - text.len() - "。\n".len();
+        text.push_str(&"7".repeat(digits));
+        text.push_str("。\n");
+        assert_eq!(text.len(), size);
+        write(&input.join(format!("p{size}.txt")), &text);
+    }
+    let o = run(&[p(&input), "--stdout"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut last_end: BTreeMap<String, u64> = BTreeMap::new();
+    for line in String::from_utf8(o.stdout).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let end = r["span"][1].as_u64().unwrap();
+        let e = last_end.entry(r["source"].as_str().unwrap().to_string()).or_default();
+        *e = (*e).max(end);
+    }
+    for size in sizes {
+        // The page ends in `。` and a line feed: its last character ends one byte before the end.
+        assert_eq!(last_end.get(&format!("p{size}.txt")), Some(&(size as u64 - 1)), "{last_end:?}");
+    }
+    // Over the limit, past the first read: refused, the others processed.
+    let o = run(&[p(&input), "--stdout", "--max-page-bytes", "100K"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("p200003.txt: page is 200003 bytes, over --max-page-bytes 102400"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("p65537.txt"), "{}", stderr(&o));
+}
+
 /// Runs into `out` with faults, then checks what every fault test needs: exit 1, no temp file,
 /// every output whole, and a plain `--resume` completing the run to the same bytes as a clean run.
 fn fault_then_resume(faults: &str, n: usize, expect_written: usize) -> (Output, Value) {
