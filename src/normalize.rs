@@ -89,24 +89,26 @@ impl ParaText {
     }
 
     /// Appends a character that is not in the page (a separator), placed at page offset `page`.
-    /// (A text that is built up by appending is mapped when the pieces appended are.)
     pub fn push_separator(&mut self, c: char, page: usize) {
         self.anchor(page);
         self.text.push(c);
         self.anchor(page);
     }
 
-    /// Appends another paragraph text (its anchors and cuts move along).
+    /// Appends another paragraph text (its anchors and cuts move along). An empty text takes
+    /// the other's kind: mapped or not.
     pub fn append(&mut self, other: &ParaText) {
         let base = self.text.len() as u32;
         if self.text.is_empty() {
             self.mapped = other.mapped;
         }
-        for &(t, p) in other.anchors.iter().filter(|_| self.mapped) {
-            let t = t + base;
-            match self.anchors.last_mut() {
-                Some(last) if last.0 == t => last.1 = p,
-                _ => self.anchors.push((t, p)),
+        if self.mapped {
+            for &(t, p) in &other.anchors {
+                let t = t + base;
+                match self.anchors.last_mut() {
+                    Some(last) if last.0 == t => last.1 = p,
+                    _ => self.anchors.push((t, p)),
+                }
             }
         }
         self.cuts.extend(other.cuts.iter().map(|c| c + base));
