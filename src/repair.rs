@@ -49,12 +49,25 @@ struct PageBuffers {
     breaks: Vec<bool>,
     /// Widths of the lines that continue (see [`measure`]).
     counts: Vec<usize>,
-    /// Which lines of a block are furniture (see [`units`]).
+    /// Which lines of a block are furniture (see [`make_units`]).
     furniture: Vec<bool>,
     units: Vec<Unit>,
     plan: Plan,
     /// The line ranges of the paragraph being assembled.
     pieces: Vec<Range<usize>>,
+}
+
+impl PageBuffers {
+    /// Lets the memory go after a page far larger than most (a 50 MB page has about a million
+    /// lines): the buffers are kept for the pages that come next, not sized by the largest page
+    /// a thread ever read.
+    fn trim(&mut self) {
+        // 16,384 lines: half a MiB of `Line`s, a page of about 650 KB.
+        const KEEP_LINES: usize = 1 << 14;
+        if self.lines.capacity() > KEEP_LINES || self.units.capacity() > KEEP_LINES / 4 {
+            *self = PageBuffers::default();
+        }
+    }
 }
 
 /// Flag code of a join that probably lost a character.
@@ -343,6 +356,7 @@ pub fn paragraphs(rules: &CompiledRules, page: &str, scratch: &mut Scratch, log:
         let out = paragraphs_in(rules, page, scratch, log, b);
         // (What is left of the units, their texts taken, goes now rather than with the next page.)
         b.units.clear();
+        b.trim();
         out
     })
 }
@@ -1004,6 +1018,16 @@ mod tests {
 
     fn texts(page: &str) -> Vec<String> {
         paras(page).into_iter().map(|(_, t)| t).collect()
+    }
+
+    #[test]
+    fn buffers_are_kept_for_ordinary_pages_and_let_go_after_huge_ones() {
+        let r = rules();
+        let capacity = || PAGE_BUFFERS.with(|b| b.borrow().lines.capacity());
+        paragraphs(&r, &"全区召开会议。\n".repeat(100), &mut Scratch::default(), &mut EditLog::muted());
+        assert!(capacity() > 100);
+        paragraphs(&r, &"全区召开会议。\n".repeat(20_000), &mut Scratch::default(), &mut EditLog::muted());
+        assert_eq!(capacity(), 0);
     }
 
     #[test]
