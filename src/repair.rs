@@ -635,6 +635,49 @@ fn recycle(preview: Cow<'_, str>, spare: &mut Vec<String>) {
     }
 }
 
+/// Which end of a text a preview shows.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    Head,
+    Tail,
+}
+
+/// The preview at `end` of two texts put end to end, `a` then `b` (what `head_bytes` or
+/// `tail_bytes` with `PREVIEW_BYTES` gives of `a + b`), from the previews of `a` and `b` at that
+/// end. `near_is_long`: the text at that end (`a` for the head, `b` for the tail) is longer than
+/// `PREVIEW_BYTES`, so its own preview is the answer whatever the other holds (a preview cut at a
+/// character boundary can be a byte or two short, and must not be filled up from the other
+/// text). Otherwise the text at that end is its preview whole, and the answer is built into a
+/// buffer from `spare`. Buffers not returned go back to `spare`.
+fn join_preview<'a>(
+    end: End,
+    a: Cow<'a, str>,
+    b: Cow<'a, str>,
+    near_is_long: bool,
+    spare: &mut Vec<String>,
+) -> Cow<'a, str> {
+    if near_is_long {
+        let (near, far) = match end {
+            End::Head => (a, b),
+            End::Tail => (b, a),
+        };
+        recycle(far, spare);
+        return near;
+    }
+    let mut joined = spare.pop().unwrap_or_default();
+    joined.push_str(&a);
+    joined.push_str(&b);
+    match end {
+        End::Head => joined.truncate(head_bytes(&joined, PREVIEW_BYTES).len()),
+        End::Tail => {
+            joined.drain(..joined.len() - tail_bytes(&joined, PREVIEW_BYTES).len());
+        }
+    }
+    recycle(a, spare);
+    recycle(b, spare);
+    Cow::Owned(joined)
+}
+
 /// Decides, for each unit, whether it joins the next one, and which chains are headlines.
 /// Runs from the end of the page backwards: whether a unit is a headline depends on what follows
 /// it, and what a chain starts and ends with depends on the joins after it.
@@ -652,6 +695,8 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
     // two units' text are built, in buffers kept from page to page.
     let mut next_head: Cow<'_, str> = Cow::Borrowed("");
     let mut next_tail: Cow<'_, str> = Cow::Borrowed("");
+    // The length of the chain from unit k + 1's text (when unit k joins it).
+    let mut next_len = 0;
     let mut spare = std::mem::take(&mut p.spare);
     for k in (0..n).rev() {
         let u = &units[k];
@@ -691,37 +736,18 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
                 h if h.is_empty() => Cow::Borrowed(units[k + 1].head()),
                 h => h,
             };
-            // The last PREVIEW_BYTES of `u.tail() + after_tail`: all in `after_tail` when it is
-            // that long (the seam is a character boundary).
-            let tail = if after_tail.len() >= PREVIEW_BYTES {
-                after_tail
-            } else {
-                let mut t = spare.pop().unwrap_or_default();
-                t.push_str(u.tail());
-                t.push_str(&after_tail);
-                t.drain(..t.len() - tail_bytes(&t, PREVIEW_BYTES).len());
-                recycle(after_tail, &mut spare);
-                Cow::Owned(t)
-            };
-            // The first PREVIEW_BYTES of `u.head() + after_head`: the unit's own head when it is
-            // that long.
-            let head = if u.head().len() >= PREVIEW_BYTES {
-                recycle(after_head, &mut spare);
-                Cow::Borrowed(u.head())
-            } else {
-                let mut h = spare.pop().unwrap_or_default();
-                h.push_str(u.head());
-                h.push_str(&after_head);
-                h.truncate(head_bytes(&h, PREVIEW_BYTES).len());
-                recycle(after_head, &mut spare);
-                Cow::Owned(h)
-            };
+            let own = u.text.text.len();
+            let tail =
+                join_preview(End::Tail, Cow::Borrowed(u.tail()), after_tail, next_len > PREVIEW_BYTES, &mut spare);
+            let head = join_preview(End::Head, Cow::Borrowed(u.head()), after_head, own > PREVIEW_BYTES, &mut spare);
             p.starts[k] = plain && segment::starts_item(rules, &head, None);
             p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &tail);
             (next_head, next_tail) = (head, tail);
+            next_len += own;
         } else {
             recycle(std::mem::take(&mut next_head), &mut spare);
             recycle(std::mem::take(&mut next_tail), &mut spare);
+            next_len = u.text.text.len();
             // A unit on its own: what it starts and ends with was read when it was made (the
             // empty strings stand for the unit's own head and tail).
             p.starts[k] = plain && u.opens;
@@ -1018,6 +1044,31 @@ mod tests {
 
     fn texts(page: &str) -> Vec<String> {
         paras(page).into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// A chain's previews, built from its parts' previews, are the previews of its whole text,
+    /// also where a part's preview is cut a byte or two short of PREVIEW_BYTES by a character.
+    #[test]
+    fn joined_previews_are_previews_of_the_joined_text() {
+        let pieces = ["中华人民共和国", "ab", "x", "，", "𠀀", "全区召开会议。"];
+        let texts = crate::text::random_texts(&pieces, 400, 90);
+        let mut spare = Vec::new();
+        let mut cut_short = 0;
+        for pair in texts.chunks(2) {
+            let (a, b) = (pair[0].as_str(), pair[1].as_str());
+            let whole = format!("{a}{b}");
+            let (ah, bh) = (head_bytes(a, PREVIEW_BYTES), head_bytes(b, PREVIEW_BYTES));
+            let (at, bt) = (tail_bytes(a, PREVIEW_BYTES), tail_bytes(b, PREVIEW_BYTES));
+            cut_short += (a.len() > PREVIEW_BYTES && ah.len() < PREVIEW_BYTES) as usize;
+            let head = join_preview(End::Head, ah.into(), bh.into(), a.len() > PREVIEW_BYTES, &mut spare);
+            assert_eq!(head, head_bytes(&whole, PREVIEW_BYTES), "{a:?} {b:?}");
+            let tail = join_preview(End::Tail, at.into(), bt.into(), b.len() > PREVIEW_BYTES, &mut spare);
+            assert_eq!(tail, tail_bytes(&whole, PREVIEW_BYTES), "{a:?} {b:?}");
+            recycle(head, &mut spare);
+            recycle(tail, &mut spare);
+        }
+        assert!(cut_short > 10, "{cut_short}");
+        assert!(spare.len() <= 2, "{}", spare.len());
     }
 
     #[test]
