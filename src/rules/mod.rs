@@ -423,15 +423,23 @@ impl CharSet {
         chars.dedup();
         let mut filter = [0u64; 16];
         for &c in &chars {
-            filter[(c as u32 >> 6 & 15) as usize] |= 1 << (c as u32 & 63);
+            let (word, bit) = CharSet::slot(c);
+            filter[word] |= bit;
         }
         CharSet { filter, sorted: chars }
     }
 
+    /// The filter's word and bit for `c`: bits 6..10 and 0..6 of the code point.
+    #[inline]
+    fn slot(c: char) -> (usize, u64) {
+        let u = c as u32;
+        ((u >> 6 & 15) as usize, 1 << (u & 63))
+    }
+
     #[inline]
     fn contains(&self, c: char) -> bool {
-        let u = c as u32;
-        self.filter[(u >> 6 & 15) as usize] >> (u & 63) & 1 != 0 && self.sorted.binary_search(&c).is_ok()
+        let (word, bit) = CharSet::slot(c);
+        self.filter[word] & bit != 0 && self.sorted.binary_search(&c).is_ok()
     }
 }
 
