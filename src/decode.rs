@@ -271,9 +271,11 @@ fn count_controls(text: &str) -> usize {
 
 /// Is `bytes` valid UTF-8? The SIMD validator of simdutf8 checks a page of Chinese text (three
 /// bytes a character, where the standard library's ASCII fast path never applies) about ten
-/// times faster than `std::str::from_utf8`.
+/// times faster than `std::str::from_utf8`. Its `compat` flavour stops at the first 64-byte
+/// block with an error: a legacy-encoded page is rejected after its first Chinese character
+/// instead of after all of it (the `basic` flavour reads the whole input either way).
 fn is_utf8(bytes: &[u8]) -> bool {
-    simdutf8::basic::from_utf8(bytes).is_ok()
+    simdutf8::compat::from_utf8(bytes).is_ok()
 }
 
 fn is_utf16(e: &'static Encoding) -> bool {
@@ -308,7 +310,7 @@ fn detect(bytes: &[u8], scanned: Scanned) -> (&'static Encoding, usize, Done) {
         }
     }
     if scanned.utf8 != Some(false) {
-        if let Ok(s) = simdutf8::basic::from_utf8(bytes) {
+        if let Ok(s) = simdutf8::compat::from_utf8(bytes) {
             return (UTF_8, 0, Some((s.to_string(), 0)));
         }
     }
@@ -358,16 +360,16 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
     let (mut errors, mut valid, mut multibyte) = (0usize, 0usize, 0usize);
     let mut rest = bytes;
     loop {
+        // (The valid stretch is counted as bytes: it was just validated, not checked again.)
         let (ok, next) = match std::str::from_utf8(rest) {
-            Ok(s) => (s, None),
+            Ok(_) => (rest, None),
             Err(e) => {
                 errors += 1;
-                let ok = std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default();
-                (ok, e.error_len().map(|n| e.valid_up_to() + n))
+                (&rest[..e.valid_up_to()], e.error_len().map(|n| e.valid_up_to() + n))
             }
         };
         valid += ok.len();
-        multibyte += ok.bytes().filter(|&b| b >= 0xC0).count();
+        multibyte += ok.iter().filter(|&&b| b >= 0xC0).count();
         match next {
             Some(n) => rest = &rest[n..],
             None => break,
@@ -477,22 +479,30 @@ fn normalize_line_ends(text: &mut String) -> usize {
     if memchr::memchr(b'\r', text.as_bytes()).is_none() {
         return 0;
     }
-    // CR is ASCII and never part of a multi-byte sequence, so the text can be cut at CRs as
-    // bytes and stays valid UTF-8.
-    let mut out = String::with_capacity(text.len());
-    let mut changed = 0;
-    let mut rest = text.as_str();
-    while let Some(i) = memchr::memchr(b'\r', rest.as_bytes()) {
-        out.push_str(&rest[..i]);
-        out.push('\n');
+    // The text moves down over the bytes dropped (the LF of each CRLF) in the same buffer: no
+    // second page-sized allocation. `w` (where the text goes) never passes `r` (where it is
+    // read).
+    let mut bytes = std::mem::take(text).into_bytes();
+    let n = bytes.len();
+    let (mut r, mut w, mut changed) = (0, 0, 0);
+    while let Some(k) = memchr::memchr(b'\r', &bytes[r..]) {
+        let cr = r + k;
+        bytes.copy_within(r..cr, w);
+        w += cr - r;
+        bytes[w] = b'\n';
+        w += 1;
         changed += 1;
-        rest = &rest[i + 1..];
-        if rest.starts_with('\n') {
-            rest = &rest[1..];
+        r = cr + 1;
+        if bytes.get(r) == Some(&b'\n') {
+            r += 1;
         }
     }
-    out.push_str(rest);
-    *text = out;
+    bytes.copy_within(r..n, w);
+    bytes.truncate(w + n - r);
+    // SAFETY: the bytes were a `String`. CR and LF are ASCII and never part of a multi-byte
+    // sequence: replacing a CR by an LF and dropping an LF keep every other sequence whole and
+    // in order.
+    *text = unsafe { String::from_utf8_unchecked(bytes) };
     changed
 }
 
@@ -569,6 +579,26 @@ mod tests {
         let d = decode(b"a\r\nb\rc\n", None).unwrap();
         assert_eq!(d.text, "a\nb\nc\n");
         assert_eq!(d.line_ends_normalized, 2);
+    }
+
+    #[test]
+    fn line_ends_in_place_match_a_plain_replace() {
+        // Every string of up to six pieces from this alphabet: CRs at the start, at the end, in
+        // runs, before and after LFs and multi-byte characters.
+        let alphabet = ["\r", "\n", "\r\n", "中", "a", "\r\r"];
+        let mut cases = vec![String::new()];
+        for _ in 0..6 {
+            let longer: Vec<String> =
+                cases.iter().flat_map(|c| alphabet.iter().map(move |p| format!("{c}{p}"))).collect();
+            cases.extend(longer);
+        }
+        for s in cases {
+            let want = s.replace("\r\n", "\n").replace('\r', "\n");
+            let mut got = s.clone();
+            let changed = normalize_line_ends(&mut got);
+            assert_eq!(got, want, "{s:?}");
+            assert_eq!(changed, s.matches('\r').count(), "{s:?}");
+        }
     }
 
     #[test]
