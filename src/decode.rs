@@ -476,15 +476,15 @@ fn decode_counting_into(encoding: &'static Encoding, bytes: &[u8], out: &mut Str
 
 /// CRLF and lone CR to LF, in place. Returns how many line ends changed.
 fn normalize_line_ends(text: &mut String) -> usize {
-    if memchr::memchr(b'\r', text.as_bytes()).is_none() {
+    let Some(first) = memchr::memchr(b'\r', text.as_bytes()) else {
         return 0;
-    }
+    };
     // The text moves down over the bytes dropped (the LF of each CRLF) in the same buffer: no
-    // second page-sized allocation. `w` (where the text goes) never passes `r` (where it is
-    // read).
+    // second page-sized allocation, and nothing before the first CR moves. `w` (where the text
+    // goes) never passes `r` (where it is read).
     let mut bytes = std::mem::take(text).into_bytes();
     let n = bytes.len();
-    let (mut r, mut w, mut changed) = (0, 0, 0);
+    let (mut r, mut w, mut changed) = (first, first, 0);
     while let Some(k) = memchr::memchr(b'\r', &bytes[r..]) {
         let cr = r + k;
         bytes.copy_within(r..cr, w);
@@ -587,10 +587,11 @@ mod tests {
         // runs, before and after LFs and multi-byte characters.
         let alphabet = ["\r", "\n", "\r\n", "中", "a", "\r\r"];
         let mut cases = vec![String::new()];
+        // (`len_k`: the strings of exactly k pieces, each made once.)
+        let mut len_k = cases.clone();
         for _ in 0..6 {
-            let longer: Vec<String> =
-                cases.iter().flat_map(|c| alphabet.iter().map(move |p| format!("{c}{p}"))).collect();
-            cases.extend(longer);
+            len_k = len_k.iter().flat_map(|c| alphabet.iter().map(move |p| format!("{c}{p}"))).collect();
+            cases.extend(len_k.iter().cloned());
         }
         for s in cases {
             let want = s.replace("\r\n", "\n").replace('\r', "\n");
