@@ -179,6 +179,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
     })
 }
 
+/// The settings recorded in the manifest.
 fn settings(args: &RunArgs, pipeline: &Pipeline) -> manifest::Settings {
     manifest::Settings {
         tool: env!("CARGO_PKG_NAME").into(),
