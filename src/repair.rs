@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use crate::edits::{EditLog, RawEdit};
 use crate::normalize::{normalize_pieces, Mode, ParaText, Scratch};
@@ -38,6 +39,13 @@ thread_local! {
     /// The layout's buffers, kept from page to page.
     static PAGE_BUFFERS: std::cell::RefCell<PageBuffers> = std::cell::RefCell::new(PageBuffers::default());
 }
+
+/// Developer switches (see the README's Layout of the repository): `NEWSMEND_DEBUG_LAYOUT` prints
+/// each page's layout facts and units to stderr, `NEWSMEND_DEBUG_SUBHEAD` each unit taken for a
+/// subhead. Read once per process: reading the environment takes a lock, and the layout switch was
+/// read on every page.
+static DEBUG_LAYOUT: LazyLock<bool> = LazyLock::new(|| std::env::var_os("NEWSMEND_DEBUG_LAYOUT").is_some());
+static DEBUG_SUBHEAD: LazyLock<bool> = LazyLock::new(|| std::env::var_os("NEWSMEND_DEBUG_SUBHEAD").is_some());
 
 /// What the layout of a page is worked out in: a dozen vectors a page, kept from page to page
 /// on each thread instead of allocated anew (they were a tenth of a page's allocations).
@@ -389,7 +397,7 @@ fn paragraphs_in(
     let layout = measure(rules, page, lines, blocks, breaks, counts);
     make_units(rules, page, lines, blocks, breaks, layout, log.explain && !log.muted, furniture, units);
     make_plan(rules, units, layout, plan);
-    if std::env::var_os("NEWSMEND_DEBUG_LAYOUT").is_some() {
+    if *DEBUG_LAYOUT {
         eprintln!("{layout:?}");
         for (i, u) in units.iter().enumerate() {
             eprintln!(
@@ -832,7 +840,7 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
         return !b.indent;
     }
     if is_subhead(rules, units, k) {
-        if std::env::var_os("NEWSMEND_DEBUG_SUBHEAD").is_some() {
+        if *DEBUG_SUBHEAD {
             eprintln!("SUBHEAD {} | {}", a.whole().unwrap_or(""), head_chars(b.head(), 8));
         }
         return false;
