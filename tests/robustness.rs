@@ -53,15 +53,15 @@ fn limit(release_secs: u64) -> Duration {
     Duration::from_secs(if cfg!(debug_assertions) { release_secs * 10 } else { release_secs })
 }
 
-/// Processes bytes with `--explain`; when they decode, checks conservation and spans of the
-/// records (spans only once the span bug is fixed: see `bug_edit_span_ends_inside_a_character`).
+/// Processes bytes with `--explain`; when they decode, checks conservation, and that every span
+/// of the records (record, edit, flag) is a char range of the page.
 fn process(bytes: &[u8]) -> Result<PageOutput, PageError> {
     let out = explain().process_bytes("page.txt", bytes)?;
     if let Err(e) = audit::conservation(&out.text, &out.records) {
         panic!("conservation: {e}");
     }
-    for r in &out.records {
-        assert!(r.span[0] <= r.span[1] && r.span[1] <= out.text.len(), "record span {:?} outside the page", r.span);
+    if let Err(e) = audit::spans(&out.text, &out.records) {
+        panic!("spans: {e}");
     }
     Ok(out)
 }
@@ -899,8 +899,8 @@ fn fuzz_seeds() -> Vec<Vec<u8>> {
 /// Mutational fuzzing of the decoder + pipeline and of rule files, on stable, for
 /// `NEWSMEND_FUZZ_SECS` seconds in total (default 60; the issue asks for 10 minutes per target:
 /// `NEWSMEND_FUZZ_SECS=1200 cargo test --release --test robustness -- --ignored stable_fuzz`).
-/// Checks: no panic, no input over 10 s, conservation of every page that decodes. Failing
-/// inputs are written to `target/fuzz-failures/`.
+/// Checks: no panic, no input over 10 s, conservation and char-range spans of every page that
+/// decodes. Failing inputs are written to `target/fuzz-failures/`.
 #[test]
 #[ignore = "long-running: set NEWSMEND_FUZZ_SECS"]
 fn stable_fuzz_loop() {
@@ -925,7 +925,9 @@ fn stable_fuzz_loop() {
             pages += 1;
             let bytes = input.clone();
             std::panic::catch_unwind(move || match explain().process_bytes("fuzz", &bytes) {
-                Ok(out) => audit::conservation(&out.text, &out.records).map_err(|e| e.to_string()),
+                Ok(out) => audit::conservation(&out.text, &out.records)
+                    .map_err(|e| format!("conservation: {e}"))
+                    .and_then(|()| audit::spans(&out.text, &out.records).map_err(|e| format!("spans: {e}"))),
                 Err(_) => Ok(()),
             })
         } else {
@@ -943,7 +945,7 @@ fn stable_fuzz_loop() {
         };
         let problem = match result {
             Err(_) => Some("panic".to_string()),
-            Ok(Err(e)) => Some(format!("conservation: {e}")),
+            Ok(Err(e)) => Some(e),
             Ok(Ok(())) if t.elapsed() > Duration::from_secs(10) => Some(format!("slow: {:?}", t.elapsed())),
             Ok(Ok(())) => None,
         };

@@ -1,5 +1,6 @@
 //! The whole pipeline on arbitrary bytes, with `--explain`: an error or records, never a panic;
-//! records conserve the page (audit::conservation) and their spans are char ranges of it.
+//! records conserve the page (audit::conservation) and their spans are char ranges of it
+//! (audit::spans).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -17,12 +18,8 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = audit::conservation(&out.text, &out.records) {
         panic!("conservation: {e}");
     }
-    // Spans are checked only when NEWSMEND_FUZZ_SPANS is set: edit spans are known to be off
-    // (see tests/robustness.rs, bug_edit_span_ends_inside_a_character).
-    if std::env::var_os("NEWSMEND_FUZZ_SPANS").is_some() {
-        if let Err(e) = audit::spans(&out.text, &out.records) {
-            panic!("spans: {e}");
-        }
+    if let Err(e) = audit::spans(&out.text, &out.records) {
+        panic!("spans: {e}");
     }
     let _ = newsmend::emit::to_jsonl(&out.records);
 });
