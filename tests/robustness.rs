@@ -53,15 +53,18 @@ fn limit(release_secs: u64) -> Duration {
     Duration::from_secs(if cfg!(debug_assertions) { release_secs * 10 } else { release_secs })
 }
 
-/// Processes bytes with `--explain`; when they decode, checks conservation, and that every span
-/// of the records (record, edit, flag) is a char range of the page.
+/// What every processed page must keep: conservation, and every span of the records (record,
+/// edit, flag) a char range of the page.
+fn audit_page(out: &PageOutput) -> Result<(), String> {
+    audit::conservation(&out.text, &out.records).map_err(|e| format!("conservation: {e}"))?;
+    audit::spans(&out.text, &out.records).map_err(|e| format!("spans: {e}"))
+}
+
+/// Processes bytes with `--explain`; when they decode, checks them with [`audit_page`].
 fn process(bytes: &[u8]) -> Result<PageOutput, PageError> {
     let out = explain().process_bytes("page.txt", bytes)?;
-    if let Err(e) = audit::conservation(&out.text, &out.records) {
-        panic!("conservation: {e}");
-    }
-    if let Err(e) = audit::spans(&out.text, &out.records) {
-        panic!("spans: {e}");
+    if let Err(e) = audit_page(&out) {
+        panic!("{e}");
     }
     Ok(out)
 }
@@ -925,9 +928,7 @@ fn stable_fuzz_loop() {
             pages += 1;
             let bytes = input.clone();
             std::panic::catch_unwind(move || match explain().process_bytes("fuzz", &bytes) {
-                Ok(out) => audit::conservation(&out.text, &out.records)
-                    .map_err(|e| format!("conservation: {e}"))
-                    .and_then(|()| audit::spans(&out.text, &out.records).map_err(|e| format!("spans: {e}"))),
+                Ok(out) => audit_page(&out),
                 Err(_) => Ok(()),
             })
         } else {
