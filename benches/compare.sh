@@ -18,6 +18,8 @@
 #   JOBS      thread count of the parallel run. Default: nproc.
 #   FORCED=0  leave out the extra row `newsmend --encoding …` (detection skipped).
 #   COMMIT    what to print as the commit measured (default: `git rev-parse --short HEAD`).
+#   NEWSMEND  time this newsmend binary instead of the release build (e.g. the PGO build of
+#             benches/pgo.sh: `NEWSMEND=target/pgo/release/newsmend benches/compare.sh`).
 #
 # What is timed, and why it is fair:
 #   * Every command reads the same files from the page cache: the corpus is read once before
@@ -78,11 +80,12 @@ log() { printf '%s\n' "$*" >&2; }
 # ---- build, and snapshot the binaries --------------------------------------------------------
 log "== building (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin newsmend --example gen_corpus)
+NEWSMEND=${NEWSMEND:+$(cd "$(dirname "$NEWSMEND")" && pwd)/$(basename "$NEWSMEND")}
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 TARGET_DIR=${TARGET_DIR:-$ROOT/target}
 mkdir -p "$WORKDIR/bin"
-cp "$TARGET_DIR/release/newsmend" "$WORKDIR/bin/newsmend"
+cp "${NEWSMEND:-$TARGET_DIR/release/newsmend}" "$WORKDIR/bin/newsmend"
 cp "$TARGET_DIR/release/examples/gen_corpus" "$WORKDIR/bin/gen_corpus"
 NM="$WORKDIR/bin/newsmend"
 
@@ -96,7 +99,7 @@ echo "# newsmend throughput: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 echo "- machine: $(nproc) cores, ${CPU:-unknown CPU}, $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo 2>/dev/null), $(uname -sr)"
 echo "- rustc: $(rustc --version 2>/dev/null || echo unknown); iconv: $(iconv --version 2>/dev/null | head -1)"
-echo "- newsmend: $("$NM" --version 2>/dev/null || echo '?'), commit ${COMMIT:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '? (not a git checkout; set COMMIT=…)')}$DIRTY"
+echo "- newsmend: $("$NM" --version 2>/dev/null || echo '?')${NEWSMEND:+ ($NEWSMEND)}, commit ${COMMIT:-$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '? (not a git checkout; set COMMIT=…)')}$DIRTY"
 echo "- rounds: $RUNS (every command once per round; best and median wall time, median CPU time); parallel runs: --jobs $JOBS"
 echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
