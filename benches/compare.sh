@@ -69,11 +69,9 @@ JOBS=${JOBS:-$(nproc)}
 FORCED=${FORCED:-1}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-mkdir -p "$WORKDIR"
-WORKDIR=$(cd "$WORKDIR" && pwd -P)
-case "$WORKDIR/" in
-  "$(cd "$ROOT" && pwd -P)/"*) echo "compare.sh: WORKDIR must be outside the repository" >&2; exit 2 ;;
-esac
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+resolve_workdir compare.sh
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -81,9 +79,7 @@ log() { printf '%s\n' "$*" >&2; }
 log "== building (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin newsmend --example gen_corpus)
 NEWSMEND=${NEWSMEND:+$(cd "$(dirname "$NEWSMEND")" && pwd)/$(basename "$NEWSMEND")}
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-TARGET_DIR=${TARGET_DIR:-$ROOT/target}
+TARGET_DIR=$(target_dir)
 mkdir -p "$WORKDIR/bin"
 cp "${NEWSMEND:-$TARGET_DIR/release/newsmend}" "$WORKDIR/bin/newsmend"
 cp "$TARGET_DIR/release/examples/gen_corpus" "$WORKDIR/bin/gen_corpus"
@@ -108,9 +104,7 @@ if /usr/bin/time -f %M -o /dev/null true 2>/dev/null; then HAVE_TIME=1; fi
 
 # ---- corpora --------------------------------------------------------------------------------
 gen() { # ENC DIR
-  local from=()
-  if [[ -n ${FROM:-} ]]; then read -r -a dirs <<<"$FROM"; from=(--from "${dirs[@]}"); fi
-  "$WORKDIR/bin/gen_corpus" ${from[@]+"${from[@]}"} --out "$2" --mb "$MB" --encoding "$1" --seed "$SEED" >/dev/null
+  "$WORKDIR/bin/gen_corpus" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$2" --mb "$MB" --encoding "$1" --seed "$SEED" >/dev/null
 }
 GB_DIR=${GB_DIR:-}
 UTF8_DIR=${UTF8_DIR:-}

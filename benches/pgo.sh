@@ -30,11 +30,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORKDIR=${WORKDIR:-/tmp/newsmend-pgo}
 MB=${MB:-10}
-mkdir -p "$WORKDIR"
-WORKDIR=$(cd "$WORKDIR" && pwd -P)
-case "$WORKDIR/" in
-  "$(cd "$ROOT" && pwd -P)/"*) echo "pgo.sh: WORKDIR must be outside the repository" >&2; exit 2 ;;
-esac
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+resolve_workdir pgo.sh
 log() { printf '== %s\n' "$*" >&2; }
 
 # The llvm-profdata of the compiler's own LLVM (a system one of another version cannot read the
@@ -56,14 +54,11 @@ log "instrumented build (target/pgo-gen)"
 RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$PROFILES" \
   cargo build --release --quiet --bin newsmend --target-dir target/pgo-gen
 cargo build --release --quiet --example gen_corpus
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-GEN="${TARGET_DIR:-$ROOT/target}/release/examples/gen_corpus"
+GEN="$(target_dir)/release/examples/gen_corpus"
 
 log "training corpora ($MB MB each, seed 7) in $WORKDIR"
-from=()
-if [[ -n ${FROM:-} ]]; then read -r -a dirs <<<"$FROM"; from=(--from "${dirs[@]}"); fi
 for enc in gb18030 utf-8; do
-  "$GEN" ${from[@]+"${from[@]}"} --out "$WORKDIR/train-$enc" --mb "$MB" --encoding "$enc" --seed 7 --force >/dev/null
+  "$GEN" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$WORKDIR/train-$enc" --mb "$MB" --encoding "$enc" --seed 7 --force >/dev/null
 done
 
 log "training runs"
