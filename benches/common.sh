@@ -1,14 +1,18 @@
-# Shared by benches/compare.sh and benches/pgo.sh (sourced, not run). Both set ROOT (the
-# repository) and WORKDIR first.
+# Shared by benches/compare.sh, benches/pgo.sh and benches/rulecost.sh (sourced, not run). Each
+# sets ROOT (the repository) and WORKDIR first.
 
 # Makes WORKDIR absolute (creating it), and refuses one inside the repository: corpora and
 # outputs are research data and build products, never part of the project. $1: the script's name.
 resolve_workdir() {
-  mkdir -p "$WORKDIR"
-  WORKDIR=$(cd "$WORKDIR" && pwd -P)
-  case "$WORKDIR/" in
+  # Decided on the nearest directory that exists, before anything is created: a refused WORKDIR
+  # leaves nothing behind in the repository.
+  local probe=$WORKDIR
+  while [[ ! -d $probe ]]; do probe=$(dirname "$probe"); done
+  case "$(cd "$probe" && pwd -P)/" in
     "$(cd "$ROOT" && pwd -P)/"*) echo "$1: WORKDIR must be outside the repository" >&2; exit 2 ;;
   esac
+  mkdir -p "$WORKDIR"
+  WORKDIR=$(cd "$WORKDIR" && pwd -P)
 }
 
 # Cargo's target directory (CARGO_TARGET_DIR or the workspace setting), else ROOT/target.
