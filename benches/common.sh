@@ -1,5 +1,5 @@
 # Shared by benches/compare.sh, benches/pgo.sh and benches/rulecost.sh (sourced, not run). Each
-# sets ROOT (the repository) and WORKDIR first.
+# sets ROOT (the repository) and WORKDIR first; compare.sh and rulecost.sh also MB and SEED.
 
 # Makes WORKDIR absolute (creating it), and refuses one inside the repository: corpora and
 # outputs are research data and build products, never part of the project. $1: the script's name.
@@ -30,3 +30,26 @@ if [[ -n ${FROM:-} ]]; then
   read -r -a _from_dirs <<<"$FROM"
   FROM_ARGS=(--from "${_from_dirs[@]}")
 fi
+
+# Builds the release binary and the corpus generator, and copies them to WORKDIR/bin, so that a
+# rebuild in the repository during a run cannot change what is measured. Sets NM (the newsmend
+# to time: NEWSMEND when set, else the release build) and GEN (gen_corpus).
+snapshot_binaries() {
+  (cd "$ROOT" && cargo build --release --quiet --bin newsmend --example gen_corpus)
+  local target
+  target=$(target_dir)
+  NEWSMEND=${NEWSMEND:+$(cd "$(dirname "$NEWSMEND")" && pwd)/$(basename "$NEWSMEND")}
+  mkdir -p "$WORKDIR/bin"
+  cp "${NEWSMEND:-$target/release/newsmend}" "$WORKDIR/bin/newsmend"
+  cp "$target/release/examples/gen_corpus" "$WORKDIR/bin/gen_corpus"
+  NM="$WORKDIR/bin/newsmend"
+  GEN="$WORKDIR/bin/gen_corpus"
+}
+
+# gen_corpus ENC DIR: MB megabytes of pages in ENC, seed SEED, from FROM (see above), into DIR.
+gen_corpus() {
+  "$GEN" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$2" --mb "$MB" --encoding "$1" --seed "$SEED" >/dev/null
+}
+
+# The median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }

@@ -77,13 +77,7 @@ log() { printf '%s\n' "$*" >&2; }
 
 # ---- build, and snapshot the binaries --------------------------------------------------------
 log "== building (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin newsmend --example gen_corpus)
-NEWSMEND=${NEWSMEND:+$(cd "$(dirname "$NEWSMEND")" && pwd)/$(basename "$NEWSMEND")}
-TARGET_DIR=$(target_dir)
-mkdir -p "$WORKDIR/bin"
-cp "${NEWSMEND:-$TARGET_DIR/release/newsmend}" "$WORKDIR/bin/newsmend"
-cp "$TARGET_DIR/release/examples/gen_corpus" "$WORKDIR/bin/gen_corpus"
-NM="$WORKDIR/bin/newsmend"
+snapshot_binaries
 
 # ---- machine --------------------------------------------------------------------------------
 DIRTY=''
@@ -103,13 +97,10 @@ HAVE_TIME=0
 if /usr/bin/time -f %M -o /dev/null true 2>/dev/null; then HAVE_TIME=1; fi
 
 # ---- corpora --------------------------------------------------------------------------------
-gen() { # ENC DIR
-  "$WORKDIR/bin/gen_corpus" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$2" --mb "$MB" --encoding "$1" --seed "$SEED" >/dev/null
-}
 GB_DIR=${GB_DIR:-}
 UTF8_DIR=${UTF8_DIR:-}
-if [[ -z $GB_DIR ]]; then GB_DIR="$WORKDIR/corpus-gb18030-${MB}mb-s$SEED"; log "== corpus $GB_DIR"; gen gb18030 "$GB_DIR"; fi
-if [[ -z $UTF8_DIR ]]; then UTF8_DIR="$WORKDIR/corpus-utf-8-${MB}mb-s$SEED"; log "== corpus $UTF8_DIR"; gen utf-8 "$UTF8_DIR"; fi
+if [[ -z $GB_DIR ]]; then GB_DIR="$WORKDIR/corpus-gb18030-${MB}mb-s$SEED"; log "== corpus $GB_DIR"; gen_corpus gb18030 "$GB_DIR"; fi
+if [[ -z $UTF8_DIR ]]; then UTF8_DIR="$WORKDIR/corpus-utf-8-${MB}mb-s$SEED"; log "== corpus $UTF8_DIR"; gen_corpus utf-8 "$UTF8_DIR"; fi
 
 # ---- timing ---------------------------------------------------------------------------------
 # Commands of one corpus are run round-robin (round 1: every command once, round 2: …), so that a
@@ -135,7 +126,6 @@ measure() {
 }
 
 min() { printf '%s\n' "$@" | sort -g | head -1; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
 
 ROWS=()

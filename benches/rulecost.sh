@@ -44,19 +44,13 @@ resolve_workdir rulecost.sh
 log() { printf '== %s\n' "$*" >&2; }
 
 log "building (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin newsmend --example gen_corpus)
-TARGET_DIR=$(target_dir)
-mkdir -p "$WORKDIR/bin"
-NEWSMEND=${NEWSMEND:+$(cd "$(dirname "$NEWSMEND")" && pwd)/$(basename "$NEWSMEND")}
-cp "${NEWSMEND:-$TARGET_DIR/release/newsmend}" "$WORKDIR/bin/newsmend"
-NM="$WORKDIR/bin/newsmend"
+snapshot_binaries
 
 if [[ -z ${DIR:-} ]]; then
   DIR="$WORKDIR/corpus-$ENC-${MB}mb-s$SEED"
   if [[ ! -d $DIR ]]; then
     log "corpus $DIR"
-    "$TARGET_DIR/release/examples/gen_corpus" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$DIR" --mb "$MB" \
-      --encoding "$ENC" --seed "$SEED" >/dev/null
+    gen_corpus "$ENC" "$DIR"
   fi
 fi
 BYTES=$(find "$DIR" -type f -name '*.txt' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
@@ -124,12 +118,13 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 rm -f "$WORKDIR/out.jsonl"
 
-median() { printf '%s\n' $1 | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-BASE=$(median "${TIMES[0]}")
+# shellcheck disable=SC2086 # the times are words
+BASE=$(median ${TIMES[0]})
 echo "| rules turned off | seconds | MB/s | change | output bytes a page |"
 echo "|---|--:|--:|--:|--:|"
 for i in "${!NAMES[@]}"; do
-  m=$(median "${TIMES[$i]}")
+  # shellcheck disable=SC2086
+  m=$(median ${TIMES[$i]})
   awk -v n="${NAMES[$i]}" -v m="$m" -v b="$BASE" -v bytes="$BYTES" -v out="${OUT[$i]}" -v pages="$PAGES" 'BEGIN {
     name = (n == "all") ? "none (all rules)" : n
     change = (n == "all") ? "" : sprintf("%+.1f%%", 100 * (m - b) / b)
