@@ -1,5 +1,5 @@
 # Shared by benches/compare.sh, benches/pgo.sh and benches/rulecost.sh (sourced, not run). Each
-# sets ROOT (the repository) and WORKDIR first; compare.sh and rulecost.sh also MB and SEED.
+# sets ROOT (the repository) and WORKDIR first; compare.sh and rulecost.sh also MB and SEED, pgo.sh MB.
 
 # Makes WORKDIR absolute (creating it), and refuses one inside the repository: corpora and
 # outputs are research data and build products, never part of the project. $1: the script's name.
@@ -46,9 +46,10 @@ snapshot_binaries() {
   GEN="$WORKDIR/bin/gen_corpus"
 }
 
-# gen_corpus ENC DIR: MB megabytes of pages in ENC, seed SEED, from FROM (see above), into DIR.
+# gen_corpus ENC DIR [OPTION…]: MB megabytes of pages in ENC, seed SEED, from FROM (see above),
+# into DIR; further options go to gen_corpus as they are (`--force`).
 gen_corpus() {
-  "$GEN" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$2" --mb "$MB" --encoding "$1" --seed "$SEED" >/dev/null
+  "$GEN" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$2" --mb "$MB" --encoding "$1" --seed "$SEED" "${@:3}" >/dev/null
 }
 
 # The median of the numbers given as arguments.

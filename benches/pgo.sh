@@ -58,7 +58,7 @@ GEN="$(target_dir)/release/examples/gen_corpus"
 
 log "training corpora ($MB MB each, seed 7) in $WORKDIR"
 for enc in gb18030 utf-8; do
-  "$GEN" ${FROM_ARGS[@]+"${FROM_ARGS[@]}"} --out "$WORKDIR/train-$enc" --mb "$MB" --encoding "$enc" --seed 7 --force >/dev/null
+  SEED=7 gen_corpus "$enc" "$WORKDIR/train-$enc" --force
 done
 
 log "training runs"
