@@ -15,7 +15,7 @@ use std::ops::Range;
 use crate::edits::{EditLog, RawEdit};
 use crate::record::{Caption, Flag, Kind};
 use crate::repair::{Paragraph, Role};
-use crate::rules::{BylinePosition, CompiledRules, RuleIdx};
+use crate::rules::{BylinePosition, CompiledRules, Groups, RuleIdx};
 use crate::text::{char_len, compact, is_hspace};
 
 /// An item of the page, before it is written out.
@@ -354,7 +354,7 @@ fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Openi
         }
         if let Some(caps) = b.regex.captures(rest) {
             let whole = caps.get(0).unwrap();
-            let range = rest_start + whole.start()..rest_start + whole.end();
+            let range = rest_start + whole.start..rest_start + whole.end;
             let caps = OwnedCaps::new(&caps, rest_start);
             take_byline(p, &caps, range.clone(), b.rule, &mut o, log);
             o.text_start = range.end;
@@ -372,8 +372,8 @@ struct OwnedCaps {
 }
 
 impl OwnedCaps {
-    fn new(caps: &regex::Captures<'_>, shift: usize) -> OwnedCaps {
-        let g = |name: &str| caps.name(name).map(|m| m.start() + shift..m.end() + shift);
+    fn new(caps: &Groups<'_>, shift: usize) -> OwnedCaps {
+        let g = |name: &str| caps.name(name).map(|m| m.start + shift..m.end + shift);
         OwnedCaps { reporters: g("reporters"), correspondents: g("correspondents") }
     }
 }
@@ -470,8 +470,8 @@ fn credit(rules: &CompiledRules, p: &mut Paragraph, text: &str, start: usize, lo
         let Some(caps) = re.captures(text) else {
             continue;
         };
-        let cut = caps.name("cut").map_or(caps.get(0).unwrap().start(), |m| m.start());
-        let name_range = caps.name("credit").map(|m| m.range())?;
+        let cut = caps.name("cut").map_or(caps.get(0).unwrap().start, |m| m.start);
+        let name_range = caps.name("credit")?;
         let offset = start + (p.text.text.len() - start - text.len());
         let names = split_names(text, name_range, &shift_cuts(&p.text.cuts, offset));
         let credit = names.join("、");

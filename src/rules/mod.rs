@@ -13,13 +13,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 mod examples;
+mod groups;
 
 pub use examples::{check_examples, ExampleFailure};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use groups::CompactGroups;
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
@@ -403,6 +406,30 @@ pub struct Pattern {
     prefixes: Option<CharSet>,
     /// The characters every match ends with, when matches end at the text's end.
     suffixes: Option<CharSet>,
+    /// The pattern over its alphabet, for its capture groups (see [`groups`]); `None` without
+    /// groups, or when the regex finds them itself.
+    compact: Option<CompactGroups>,
+    /// Group names by group index.
+    names: Vec<Option<Box<str>>>,
+}
+
+/// The capture groups of a match: byte ranges in the text searched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Groups<'p> {
+    spans: groups::Spans,
+    names: &'p [Option<Box<str>>],
+}
+
+impl Groups<'_> {
+    /// Group `i`; 0 is the whole match.
+    pub fn get(&self, i: usize) -> Option<Range<usize>> {
+        self.spans.get(i).cloned().flatten()
+    }
+
+    /// The group named `name`, when it took part in the match.
+    pub fn name(&self, name: &str) -> Option<Range<usize>> {
+        self.names.iter().position(|n| n.as_deref() == Some(name)).and_then(|i| self.get(i))
+    }
 }
 
 /// A small set of characters, asked about far more often than it holds anything: a 1024-bit
@@ -447,8 +474,10 @@ impl Pattern {
     fn new(regex: Regex) -> Pattern {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
         use regex_syntax::hir::Look;
+        let compact = CompactGroups::new(regex.as_str());
+        let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
         let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(regex.as_str()) else {
-            return Pattern { regex, prefixes: None, suffixes: None };
+            return Pattern { regex, prefixes: None, suffixes: None, compact, names };
         };
         let props = hir.properties();
         let chars = |kind: ExtractKind, first: bool| {
@@ -471,7 +500,7 @@ impl Pattern {
         let prefixes =
             props.look_set_prefix().contains(Look::Start).then(|| chars(ExtractKind::Prefix, true)).flatten();
         let suffixes = props.look_set_suffix().contains(Look::End).then(|| chars(ExtractKind::Suffix, false)).flatten();
-        Pattern { regex, prefixes, suffixes }
+        Pattern { regex, prefixes, suffixes, compact, names }
     }
 
     /// Could the pattern match `text`? `false` is certain; `true` means the regex must say.
@@ -522,12 +551,24 @@ impl Pattern {
         }
     }
 
-    pub fn captures<'h>(&self, text: &'h str) -> Option<regex::Captures<'h>> {
-        if self.may_match(text) {
-            self.regex.captures(text)
-        } else {
-            None
+    /// The groups of the first match in `text`, as [`Regex::captures`] finds them.
+    pub fn captures(&self, text: &str) -> Option<Groups<'_>> {
+        if !self.may_match(text) {
+            return None;
         }
+        let spans = match &self.compact {
+            // The DFA finds the match; the compact pattern finds its groups.
+            Some(compact) => {
+                let m = self.regex.find(text)?;
+                compact.groups(text, m.range())
+            }
+            None => None,
+        };
+        let spans = match spans {
+            Some(spans) => spans,
+            None => self.regex.captures(text)?.iter().map(|m| m.map(|m| m.range())).collect(),
+        };
+        Some(Groups { spans, names: &self.names })
     }
 
     pub fn as_str(&self) -> &str {
@@ -1177,11 +1218,8 @@ mod tests {
         assert!(p.prefixes.is_none() && p.suffixes.is_none() && p.may_match("x"));
     }
 
-    /// The prefilter never rules out a text its regex matches: every built-in pattern, on texts
-    /// made of pieces of their own examples and of text that matches none.
-    #[test]
-    fn pattern_prefilter_is_exact_on_builtin_patterns() {
-        let c = RuleSet::builtin().compile().unwrap();
+    /// Texts made of pieces of the built-in patterns' examples and of text that matches none.
+    fn probe_texts() -> Vec<String> {
         let pieces = [
             "本报讯",
             "新华社北京1月15日电",
@@ -1215,6 +1253,15 @@ mod tests {
                 }
             }
         }
+        texts
+    }
+
+    /// The prefilter never rules out a text its regex matches: every built-in pattern, on the
+    /// probe texts.
+    #[test]
+    fn pattern_prefilter_is_exact_on_builtin_patterns() {
+        let c = RuleSet::builtin().compile().unwrap();
+        let texts = probe_texts();
         let patterns = c
             .datelines
             .iter()
@@ -1241,6 +1288,33 @@ mod tests {
             }
         }
         assert!(!c.may_open(Some('昨')) && !c.may_open(None) && !c.may_end_in_credit(Some('。')));
+    }
+
+    /// Groups found over the compressed alphabet are the regex's own, on every built-in pattern
+    /// with groups, and the byline and credit patterns do take that path.
+    #[test]
+    fn pattern_groups_are_the_regex_groups_on_builtin_patterns() {
+        let c = RuleSet::builtin().compile().unwrap();
+        let patterns = c
+            .datelines
+            .iter()
+            .chain(&c.credits)
+            .chain(&c.furniture)
+            .map(|(p, _)| p)
+            .chain(c.bylines.iter().map(|b| &b.regex));
+        let mut matched = 0;
+        for p in patterns {
+            if p.regex.captures_len() > 1 {
+                assert!(p.compact.is_some(), "{} has groups but no compact form", p.as_str());
+            }
+            for t in probe_texts() {
+                let want = p.regex.captures(&t).map(|c| c.iter().map(|m| m.map(|m| m.range())).collect::<Vec<_>>());
+                let got = p.captures(&t).map(|g| g.spans);
+                assert_eq!(want, got, "{} on {t:?}", p.as_str());
+                matched += (p.compact.is_some() && want.is_some()) as usize;
+            }
+        }
+        assert!(matched > 100, "{matched}");
     }
 
     #[test]
