@@ -104,16 +104,20 @@ impl Pending {
 
 /// Is this line (raw page text) page furniture?
 pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
-    // (At most 48 bytes is at most 48 characters: the count is needed only for longer lines.)
-    if rules.furniture.is_empty() || line.len() > 48 * 4 || (line.len() > 48 && char_len(line) > 48) {
+    if rules.furniture.is_empty() || line.len() > 48 * 4 {
         return false;
     }
     // A line whose first character normalization leaves as it is, and that no furniture pattern
-    // starts with, is no furniture: decided without reading the rest of the line.
-    if let Some(c) = line.trim().chars().next() {
+    // starts with, is no furniture: decided without reading the rest of the line. (Before the
+    // length: nearly every line is decided here, and most are long enough to need counting.)
+    if let Some(c) = line.trim_start().chars().next() {
         if !rules.needs_attention(c) && !rules.furniture.iter().any(|(re, _)| re.may_start_with(c)) {
             return false;
         }
+    }
+    // (At most 48 bytes is at most 48 characters: the count is needed only for longer lines.)
+    if line.len() > 48 && char_len(line) > 48 {
+        return false;
     }
     let matches = |t: &str| !t.is_empty() && rules.furniture.iter().any(|(re, _)| re.is_match(t));
     // Most lines are decided on their raw text; only a line with full-width letters or digits,
