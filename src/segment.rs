@@ -137,7 +137,8 @@ pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bo
     rules.may_open(head.chars().next())
         && (rules.datelines.iter().any(|(re, _)| re.is_match(head))
             || rules.bylines.iter().any(|b| match b.position {
-                BylinePosition::AfterDateline => b.regex.is_match(head) && !head.starts_with(['（', '(']),
+                // (The cheap test first: the parenthesised byline starts with one.)
+                BylinePosition::AfterDateline => !head.starts_with(['（', '(']) && b.regex.is_match(head),
                 BylinePosition::Line => whole.is_some_and(|w| b.regex.is_match(w)),
             }))
 }
