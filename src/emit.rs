@@ -199,13 +199,23 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
+    // Sixteen bytes at a time while none needs escaping: a loop without early exit that the
+    // compiler turns into vector compares.
+    let clean = |chunk: &[u8]| !chunk.iter().fold(false, |any, &b| any | needs_escape(b));
+    let mut tail_read = false;
     while i < bytes.len() {
-        // Sixteen bytes at a time while none needs escaping: a loop without early exit that the
-        // compiler turns into vector compares.
         if let Some(chunk) = bytes.get(i..i + 16) {
-            if !chunk.iter().fold(false, |any, &b| any | needs_escape(b)) {
+            if clean(chunk) {
                 i += 16;
                 continue;
+            }
+        } else if !tail_read && bytes.len() >= 16 {
+            // Fewer than 16 bytes left: the last 16 of the string (overlapping what was read)
+            // tell at once whether any of them needs escaping. (Most strings end clean, and
+            // their ends were read a byte at a time.)
+            tail_read = true;
+            if clean(&bytes[bytes.len() - 16..]) {
+                break;
             }
         }
         let b = bytes[i];
