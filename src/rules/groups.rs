@@ -121,13 +121,13 @@ impl Questions {
         starts.retain(|&s| s <= char::MAX as u32);
         // An interval's answers: the literal it is (a literal character is an interval of its
         // own), and the classes that hold it.
+        let held: Vec<Vec<bool>> = self.classes.iter().map(|class| held_intervals(&starts, class)).collect();
         let mut numbers: std::collections::HashMap<(Option<u32>, Vec<usize>), u8> = Default::default();
         let mut blocks = Vec::with_capacity(starts.len());
         for (i, &s) in starts.iter().enumerate() {
             let end = starts.get(i + 1).map_or(char::MAX as u32 + 1, |&e| e);
             let literal = (end == s + 1 && self.chars.binary_search(&s).is_ok()).then_some(s);
-            let classes =
-                (0..self.classes.len()).filter(|&k| self.classes[k].iter().any(|&(a, z)| a <= s && s <= z)).collect();
+            let classes = (0..held.len()).filter(|&k| held[k][i]).collect();
             let next = numbers.len();
             let key = (literal, classes);
             let block = match numbers.get(&key) {
@@ -155,6 +155,22 @@ impl Questions {
     }
 }
 
+/// For each interval of `starts` (sorted starts of intervals), whether the class `ranges`
+/// (sorted, disjoint, inclusive; their edges are interval starts) holds it: one walk over both,
+/// so that a class of hundreds of ranges (`\w`) costs no more than its length.
+fn held_intervals(starts: &[u32], ranges: &[(u32, u32)]) -> Vec<bool> {
+    let mut k = 0;
+    starts
+        .iter()
+        .map(|&s| {
+            while k < ranges.len() && ranges[k].1 < s {
+                k += 1;
+            }
+            k < ranges.len() && ranges[k].0 <= s
+        })
+        .collect()
+}
+
 /// `hir` over block numbers.
 fn rewrite(hir: &Hir, alphabet: &Alphabet) -> Hir {
     match hir.kind() {
@@ -166,11 +182,10 @@ fn rewrite(hir: &Hir, alphabet: &Alphabet) -> Hir {
         }
         HirKind::Class(Class::Unicode(class)) => {
             // A class holds whole intervals (its edges are interval starts), and so whole blocks.
+            let ranges: Vec<(u32, u32)> = class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect();
             let mut held = [false; 256];
-            for (i, &s) in alphabet.starts.iter().enumerate() {
-                if class.ranges().iter().any(|r| r.start() as u32 <= s && s <= r.end() as u32) {
-                    held[alphabet.blocks[i] as usize] = true;
-                }
+            for (i, h) in held_intervals(&alphabet.starts, &ranges).into_iter().enumerate() {
+                held[alphabet.blocks[i] as usize] |= h;
             }
             let ranges = (0..=255u8).filter(|&b| held[b as usize]).map(|b| ClassBytesRange::new(b, b));
             Hir::class(Class::Bytes(ClassBytes::new(ranges)))
@@ -315,6 +330,16 @@ mod tests {
                 let (want, got) = both(p, &text);
                 proptest::prop_assert_eq!(want, got, "{} on {:?}", p, text);
             }
+        }
+    }
+
+    /// Large Unicode classes (`\w` is hundreds of ranges) are rewritten exactly too.
+    #[test]
+    fn large_classes_keep_their_answers() {
+        for t in ["abc_9 张三", "Ωmega·x", "١٢٣ word"] {
+            let (want, got) = both("(?P<w>\\w+)(?P<rest>\\W*)(?P<d>\\d*)", t);
+            assert!(want.is_some());
+            assert_eq!(want, got, "{t}");
         }
     }
 
