@@ -200,6 +200,21 @@ fn lines_into(page: &str, out: &mut Vec<Line>) {
 #[inline]
 fn line(page: &str, range: Range<usize>, chars: usize) -> Line {
     let piece = &page[range.clone()];
+    // Most lines start and end with a character that cannot be a space, a zero-width character
+    // or a carriage return: told by one byte at each end (the first byte of every such character
+    // is one of these), without decoding.
+    let may_be_space = |lead: u8| matches!(lead, b' ' | b'\t' | b'\r' | 0xC2 | 0xE2 | 0xE3 | 0xEF);
+    let bytes = piece.as_bytes();
+    let last_lead = bytes.iter().rposition(|&b| b & 0xC0 != 0x80);
+    if !bytes.first().is_some_and(|&b| may_be_space(b)) && !last_lead.is_some_and(|i| may_be_space(bytes[i])) {
+        return Line { content: range, indent: false, width: chars };
+    }
+    line_trimmed(piece, range, chars)
+}
+
+/// [`line`] for a line that may start or end with spaces: its indentation and trailing spaces
+/// read character by character.
+fn line_trimmed(piece: &str, range: Range<usize>, chars: usize) -> Line {
     let mut lead = 0;
     let mut spaces = 0;
     let mut indent = false;
@@ -1036,6 +1051,21 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-byte test at each end of a line agrees with reading the line character by
+    /// character, on lines made of every space, zero-width and other character layout meets.
+    #[test]
+    fn line_ends_read_by_bytes_agree_with_characters() {
+        let alphabet = [
+            " ", "\t", "\r", "\u{3000}", "\u{00A0}", "\u{2002}", "\u{200A}", "\u{202F}", "\u{205F}", "\u{200B}",
+            "\u{2060}", "\u{FEFF}", "a", "全", "。", "“", "”", "，", "\u{2014}", "\u{E000}", "\u{C2}", "𠀀",
+        ];
+        for t in crate::text::random_texts(&alphabet, 2000, 8) {
+            let chars = t.chars().count();
+            let (fast, slow) = (line(&t, 0..t.len(), chars), line_trimmed(&t, 0..t.len(), chars));
+            assert_eq!((fast.content, fast.indent, fast.width), (slow.content, slow.indent, slow.width), "{t:?}");
+        }
+    }
     use crate::RuleSet;
 
     fn rules() -> CompiledRules {
