@@ -401,53 +401,26 @@ fn mostly_utf8(bytes: &[u8]) -> bool {
 /// standard library's validator (no overlong forms, no surrogates, nothing past U+10FFFF).
 #[inline]
 fn utf8_sequence(b: &[u8]) -> Result<usize, Option<usize>> {
-    let continues = |k: usize| -> Result<bool, Option<usize>> {
+    // The sequence's length and the range of its second byte, by its first byte; the bytes after
+    // the second are continuation bytes, 80..BF.
+    let (len, second) = match b[0] {
+        0xC2..=0xDF => (2, 0x80..=0xBF),
+        0xE0 => (3, 0xA0..=0xBF),
+        0xED => (3, 0x80..=0x9F),
+        0xE1..=0xEF => (3, 0x80..=0xBF),
+        0xF0 => (4, 0x90..=0xBF),
+        0xF4 => (4, 0x80..=0x8F),
+        0xF1..=0xF3 => (4, 0x80..=0xBF),
+        _ => return Err(Some(1)),
+    };
+    for k in 1..len {
         let x = *b.get(k).ok_or(None)?;
-        Ok((0x80..0xC0).contains(&x))
-    };
-    let first = b[0];
-    let second_ok = |lo: u8, hi: u8| -> Result<bool, Option<usize>> {
-        let x = *b.get(1).ok_or(None)?;
-        Ok((lo..=hi).contains(&x))
-    };
-    match first {
-        0xC2..=0xDF => match continues(1)? {
-            true => Ok(2),
-            false => Err(Some(1)),
-        },
-        0xE0..=0xEF => {
-            let (lo, hi) = match first {
-                0xE0 => (0xA0, 0xBF),
-                0xED => (0x80, 0x9F),
-                _ => (0x80, 0xBF),
-            };
-            if !second_ok(lo, hi)? {
-                return Err(Some(1));
-            }
-            if !continues(2)? {
-                return Err(Some(2));
-            }
-            Ok(3)
+        let allowed = if k == 1 { second.clone() } else { 0x80..=0xBF };
+        if !allowed.contains(&x) {
+            return Err(Some(k));
         }
-        0xF0..=0xF4 => {
-            let (lo, hi) = match first {
-                0xF0 => (0x90, 0xBF),
-                0xF4 => (0x80, 0x8F),
-                _ => (0x80, 0xBF),
-            };
-            if !second_ok(lo, hi)? {
-                return Err(Some(1));
-            }
-            if !continues(2)? {
-                return Err(Some(2));
-            }
-            if !continues(3)? {
-                return Err(Some(3));
-            }
-            Ok(4)
-        }
-        _ => Err(Some(1)),
     }
+    Ok(len)
 }
 
 /// Share of characters that are common Chinese text: CJK ideographs, CJK and full-width
@@ -609,31 +582,10 @@ mod tests {
     }
 
     /// The sequence check delimits sequences and errors exactly as `str::from_utf8` does.
-    fn utf8_steps_by_std(bytes: &[u8]) -> Vec<Result<usize, Option<usize>>> {
-        let mut out = Vec::new();
-        let mut rest = bytes;
-        while let Some(&b) = rest.first() {
-            if b < 0x80 {
-                rest = &rest[1..];
-                continue;
-            }
-            let step = match std::str::from_utf8(rest) {
-                Ok(s) => Ok(s.chars().next().unwrap().len_utf8()),
-                Err(e) if e.valid_up_to() > 0 => {
-                    Ok(std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap().chars().next().unwrap().len_utf8())
-                }
-                Err(e) => Err(e.error_len()),
-            };
-            out.push(step);
-            match step {
-                Ok(n) | Err(Some(n)) => rest = &rest[n..],
-                Err(None) => break,
-            }
-        }
-        out
-    }
+    type Step = Result<usize, Option<usize>>;
 
-    fn utf8_steps(bytes: &[u8]) -> Vec<Result<usize, Option<usize>>> {
+    /// The steps a walk over `bytes` takes past its non-ASCII sequences, each told by `step`.
+    fn walk(bytes: &[u8], step: fn(&[u8]) -> Step) -> Vec<Step> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
@@ -641,14 +593,33 @@ mod tests {
                 i += 1;
                 continue;
             }
-            let step = utf8_sequence(&bytes[i..]);
-            out.push(step);
-            match step {
+            let s = step(&bytes[i..]);
+            out.push(s);
+            match s {
                 Ok(n) | Err(Some(n)) => i += n,
                 Err(None) => break,
             }
         }
         out
+    }
+
+    /// One step as `str::from_utf8` tells it.
+    fn std_step(rest: &[u8]) -> Step {
+        match std::str::from_utf8(rest) {
+            Ok(s) => Ok(s.chars().next().unwrap().len_utf8()),
+            Err(e) if e.valid_up_to() > 0 => {
+                Ok(std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap().chars().next().unwrap().len_utf8())
+            }
+            Err(e) => Err(e.error_len()),
+        }
+    }
+
+    fn utf8_steps_by_std(bytes: &[u8]) -> Vec<Step> {
+        walk(bytes, std_step)
+    }
+
+    fn utf8_steps(bytes: &[u8]) -> Vec<Step> {
+        walk(bytes, utf8_sequence)
     }
 
     #[test]
