@@ -1051,21 +1051,6 @@ pub fn lost_char(rules: &CompiledRules, page: &str, before: &Line, after: &Line)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The one-byte test at each end of a line agrees with reading the line character by
-    /// character, on lines made of every space, zero-width and other character layout meets.
-    #[test]
-    fn line_ends_read_by_bytes_agree_with_characters() {
-        let alphabet = [
-            " ", "\t", "\r", "\u{3000}", "\u{00A0}", "\u{2002}", "\u{200A}", "\u{202F}", "\u{205F}", "\u{200B}",
-            "\u{2060}", "\u{FEFF}", "a", "全", "。", "“", "”", "，", "\u{2014}", "\u{E000}", "\u{C2}", "𠀀",
-        ];
-        for t in crate::text::random_texts(&alphabet, 2000, 8) {
-            let chars = t.chars().count();
-            let (fast, slow) = (line(&t, 0..t.len(), chars), line_trimmed(&t, 0..t.len(), chars));
-            assert_eq!((fast.content, fast.indent, fast.width), (slow.content, slow.indent, slow.width), "{t:?}");
-        }
-    }
     use crate::RuleSet;
 
     fn rules() -> CompiledRules {
@@ -1082,6 +1067,21 @@ mod tests {
 
     fn texts(page: &str) -> Vec<String> {
         paras(page).into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// The one-byte test at each end of a line agrees with reading the line character by
+    /// character, on lines made of every space, zero-width and other character layout meets.
+    #[test]
+    fn line_ends_read_by_bytes_agree_with_characters() {
+        let alphabet = [
+            " ", "\t", "\r", "\u{3000}", "\u{00A0}", "\u{2002}", "\u{200A}", "\u{202F}", "\u{205F}", "\u{200B}",
+            "\u{2060}", "\u{FEFF}", "a", "全", "。", "“", "”", "，", "\u{2014}", "\u{E000}", "\u{C2}", "𠀀",
+        ];
+        for t in crate::text::random_texts(&alphabet, 2000, 8) {
+            let chars = t.chars().count();
+            let (fast, slow) = (line(&t, 0..t.len(), chars), line_trimmed(&t, 0..t.len(), chars));
+            assert_eq!((fast.content, fast.indent, fast.width), (slow.content, slow.indent, slow.width), "{t:?}");
+        }
     }
 
     /// A chain's previews, built from its parts' previews, are the previews of its whole text,

@@ -208,27 +208,32 @@ fn rewrite(hir: &Hir, alphabet: &Alphabet) -> Hir {
     }
 }
 
+/// The groups of a match the regex found itself, in the same form.
+pub(crate) fn spans_of(caps: &regex::Captures<'_>) -> Spans {
+    caps.iter().map(|m| m.map(|m| m.range())).collect()
+}
+
 thread_local! {
     /// The translated match and the text offset of each of its characters, reused.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<usize>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 impl CompactGroups {
-    /// The rewritten pattern, when `pattern` has groups to find and can be rewritten exactly.
-    pub(crate) fn new(pattern: &str) -> Option<CompactGroups> {
-        let hir = regex_syntax::parse(pattern).ok()?;
+    /// The rewritten pattern, when the pattern (parsed into `hir`) has groups to find and can be
+    /// rewritten exactly.
+    pub(crate) fn new(hir: &Hir) -> Option<CompactGroups> {
         if hir.properties().explicit_captures_len() == 0 {
             return None;
         }
         let mut questions = Questions::default();
-        if !questions.collect(&hir) {
+        if !questions.collect(hir) {
             return None;
         }
         let alphabet = questions.alphabet()?;
         // Straight to the engines that find groups: the match is known, there is nothing for a
         // DFA to search for.
         let config = meta::Config::new().utf8_empty(false).hybrid(false).dfa(false);
-        let regex = meta::Builder::new().configure(config).build_from_hir(&rewrite(&hir, &alphabet)).ok()?;
+        let regex = meta::Builder::new().configure(config).build_from_hir(&rewrite(hir, &alphabet)).ok()?;
         Some(CompactGroups { alphabet, regex })
     }
 
@@ -270,10 +275,15 @@ impl CompactGroups {
 mod tests {
     use super::*;
 
+    /// The compact form of `pattern`; `None` also when it does not parse.
+    fn compact(pattern: &str) -> Option<CompactGroups> {
+        CompactGroups::new(&regex_syntax::parse(pattern).ok()?)
+    }
+
     fn both(pattern: &str, text: &str) -> (Option<Spans>, Option<Spans>) {
         let re = regex::Regex::new(pattern).unwrap();
-        let compact = CompactGroups::new(pattern).expect("rewritable");
-        let want = re.captures(text).map(|c| c.iter().map(|m| m.map(|m| m.range())).collect());
+        let compact = compact(pattern).expect("rewritable");
+        let want = re.captures(text).map(|c| spans_of(&c));
         let got = re.find(text).and_then(|m| compact.groups(text, m.range()));
         (want, got)
     }
@@ -307,14 +317,14 @@ mod tests {
 
     #[test]
     fn what_it_cannot_rewrite_is_left_to_the_regex() {
-        assert!(CompactGroups::new("\\b(?P<w>\\w+)\\b").is_none());
-        assert!(CompactGroups::new("(?m:^)(?P<w>a)").is_none());
-        assert!(CompactGroups::new("(?-u:(?P<w>\\xFF))").is_none());
+        assert!(compact("\\b(?P<w>\\w+)\\b").is_none());
+        assert!(compact("(?m:^)(?P<w>a)").is_none());
+        assert!(compact("(?-u:(?P<w>\\xFF))").is_none());
         // No groups to find.
-        assert!(CompactGroups::new("本报|新华社").is_none());
+        assert!(compact("本报|新华社").is_none());
         // A block of its own for each of 300 literal characters.
         let many: String = ('一'..).take(300).map(|c| format!("{c}a|")).collect();
-        assert!(CompactGroups::new(&format!("(?P<a>{many}x)")).is_none());
+        assert!(compact(&format!("(?P<a>{many}x)")).is_none());
     }
 
     proptest::proptest! {
@@ -347,7 +357,7 @@ mod tests {
     /// class per question.
     #[test]
     fn han_characters_no_literal_names_are_one_block() {
-        let c = CompactGroups::new("(?P<a>\\p{Han}+)记者").unwrap();
+        let c = compact("(?P<a>\\p{Han}+)记者").unwrap();
         let a = &c.alphabet;
         assert_eq!(a.block('张'), a.block('李'));
         assert_eq!(a.block('张'), a.block('\u{20000}'));

@@ -474,11 +474,11 @@ impl Pattern {
     fn new(regex: Regex) -> Pattern {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
         use regex_syntax::hir::Look;
-        let compact = CompactGroups::new(regex.as_str());
         let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
         let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(regex.as_str()) else {
-            return Pattern { regex, prefixes: None, suffixes: None, compact, names };
+            return Pattern { regex, prefixes: None, suffixes: None, compact: None, names };
         };
+        let compact = CompactGroups::new(&hir);
         let props = hir.properties();
         let chars = |kind: ExtractKind, first: bool| {
             // Prefixes are read with room for larger classes (`[A-Z]?[0-9]` is 36 first
@@ -566,7 +566,7 @@ impl Pattern {
         };
         let spans = match spans {
             Some(spans) => spans,
-            None => self.regex.captures(text)?.iter().map(|m| m.map(|m| m.range())).collect(),
+            None => groups::spans_of(&self.regex.captures(text)?),
         };
         Some(Groups { spans, names: &self.names })
     }
@@ -1256,20 +1256,23 @@ mod tests {
         texts
     }
 
+    /// Every pattern of the rule set.
+    fn all_patterns(c: &CompiledRules) -> impl Iterator<Item = &Pattern> {
+        c.datelines
+            .iter()
+            .chain(&c.credits)
+            .chain(&c.furniture)
+            .map(|(p, _)| p)
+            .chain(c.bylines.iter().map(|b| &b.regex))
+    }
+
     /// The prefilter never rules out a text its regex matches: every built-in pattern, on the
     /// probe texts.
     #[test]
     fn pattern_prefilter_is_exact_on_builtin_patterns() {
         let c = RuleSet::builtin().compile().unwrap();
         let texts = probe_texts();
-        let patterns = c
-            .datelines
-            .iter()
-            .chain(&c.credits)
-            .chain(&c.furniture)
-            .map(|(p, _)| p)
-            .chain(c.bylines.iter().map(|b| &b.regex));
-        for p in patterns {
+        for p in all_patterns(&c) {
             for t in &texts {
                 assert!(p.may_match(t) || !p.regex.is_match(t), "{} rules out {t:?}, which it matches", p.as_str());
             }
@@ -1295,21 +1298,15 @@ mod tests {
     #[test]
     fn pattern_groups_are_the_regex_groups_on_builtin_patterns() {
         let c = RuleSet::builtin().compile().unwrap();
-        let patterns = c
-            .datelines
-            .iter()
-            .chain(&c.credits)
-            .chain(&c.furniture)
-            .map(|(p, _)| p)
-            .chain(c.bylines.iter().map(|b| &b.regex));
+        let texts = probe_texts();
         let mut matched = 0;
-        for p in patterns {
+        for p in all_patterns(&c) {
             if p.regex.captures_len() > 1 {
                 assert!(p.compact.is_some(), "{} has groups but no compact form", p.as_str());
             }
-            for t in probe_texts() {
-                let want = p.regex.captures(&t).map(|c| c.iter().map(|m| m.map(|m| m.range())).collect::<Vec<_>>());
-                let got = p.captures(&t).map(|g| g.spans);
+            for t in &texts {
+                let want = p.regex.captures(t).map(|c| groups::spans_of(&c));
+                let got = p.captures(t).map(|g| g.spans);
                 assert_eq!(want, got, "{} on {t:?}", p.as_str());
                 matched += (p.compact.is_some() && want.is_some()) as usize;
             }
