@@ -23,7 +23,7 @@
 use std::ops::Range;
 
 use regex_automata::{meta, Anchored, Input};
-use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, Hir, HirKind, Look, Repetition};
+use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, Hir, HirKind, Look, Repetition};
 
 /// Byte ranges of a match's groups in the text, by group index (0: the whole match).
 pub(crate) type Spans = Vec<Option<Range<usize>>>;
@@ -88,7 +88,7 @@ impl Questions {
                 Err(_) => false,
             },
             HirKind::Class(Class::Unicode(class)) => {
-                self.classes.push(class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect());
+                self.classes.push(code_point_ranges(class));
                 true
             }
             HirKind::Class(Class::Bytes(_)) => false,
@@ -155,6 +155,11 @@ impl Questions {
     }
 }
 
+/// A class's ranges as inclusive code-point pairs, in order.
+fn code_point_ranges(class: &ClassUnicode) -> Vec<(u32, u32)> {
+    class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
+}
+
 /// For each interval of `starts` (sorted starts of intervals), whether the class `ranges`
 /// (sorted, disjoint, inclusive; their edges are interval starts) holds it: one walk over both,
 /// so that a class of hundreds of ranges (`\w`) costs no more than its length.
@@ -182,14 +187,14 @@ fn rewrite(hir: &Hir, alphabet: &Alphabet) -> Hir {
         }
         HirKind::Class(Class::Unicode(class)) => {
             // A class holds whole intervals (its edges are interval starts), and so whole blocks.
-            let ranges: Vec<(u32, u32)> = class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect();
             let mut held = [false; 256];
-            for (i, h) in held_intervals(&alphabet.starts, &ranges).into_iter().enumerate() {
+            for (i, h) in held_intervals(&alphabet.starts, &code_point_ranges(class)).into_iter().enumerate() {
                 held[alphabet.blocks[i] as usize] |= h;
             }
             let ranges = (0..=255u8).filter(|&b| held[b as usize]).map(|b| ClassBytesRange::new(b, b));
             Hir::class(Class::Bytes(ClassBytes::new(ranges)))
         }
+        // (Not met: `Questions::collect` turns a pattern with a byte class away.)
         HirKind::Class(Class::Bytes(class)) => Hir::class(Class::Bytes(class.clone())),
         HirKind::Look(look) => Hir::look(*look),
         HirKind::Repetition(rep) => Hir::repetition(Repetition {
