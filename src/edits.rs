@@ -64,6 +64,16 @@ impl EditLog {
         EditLog { explain, ..EditLog::default() }
     }
 
+    /// Empties the log for reuse, as [`EditLog::new`] makes it.
+    pub fn reset(&mut self, explain: bool) {
+        self.explain = explain;
+        self.muted = false;
+        self.inline[..self.len.min(INLINE_RULES)].fill(0);
+        self.spill.clear();
+        self.len = 0;
+        self.edits.clear();
+    }
+
     /// A log that records nothing.
     pub fn muted() -> EditLog {
         EditLog { muted: true, ..EditLog::default() }

@@ -60,6 +60,10 @@ struct PageBuffers {
     /// Which lines of a block are furniture (see [`make_units`]).
     furniture: Vec<bool>,
     units: Vec<Unit>,
+    /// The edits that normalized each unit, at the unit's index: kept here, from page to page,
+    /// rather than in the units (a log is 260 bytes, mostly its counters, and was moved with its
+    /// unit and zeroed for every one of them).
+    logs: Vec<EditLog>,
     plan: Plan,
     /// The line ranges of the paragraph being assembled.
     pieces: Vec<Range<usize>>,
@@ -145,10 +149,10 @@ struct Unit {
     ends_credit: bool,
     /// The text on its own opens an item (dateline, byline).
     opens: bool,
-    /// The unit's text, normalized on its own, with the edits that made it: a paragraph that is
-    /// one unit (most are) takes it as it is; a chain of units is normalized again as a whole.
+    /// The unit's text, normalized on its own (the edits that made it are in
+    /// [`PageBuffers::logs`]): a paragraph that is one unit (most are) takes it as it is; a
+    /// chain of units is normalized again as a whole unless its units' texts join as they are.
     text: ParaText,
-    log: EditLog,
 }
 
 impl Unit {
@@ -391,7 +395,7 @@ fn paragraphs_in(
     log: &mut EditLog,
     b: &mut PageBuffers,
 ) -> Vec<Paragraph> {
-    let PageBuffers { lines, blocks, breaks, counts, furniture, units, plan, pieces } = b;
+    let PageBuffers { lines, blocks, breaks, counts, furniture, units, logs, plan, pieces } = b;
     lines_into(page, lines);
     let lines = &lines[..];
     // (At most one block per two lines, blank lines between them: sized once.)
@@ -410,7 +414,7 @@ fn paragraphs_in(
         blocks.push(s..i);
     }
     let layout = measure(rules, page, lines, blocks, breaks, counts);
-    make_units(rules, page, lines, blocks, breaks, layout, log.explain && !log.muted, furniture, units);
+    make_units(rules, page, lines, blocks, breaks, layout, log.explain && !log.muted, furniture, units, logs);
     make_plan(rules, units, layout, plan);
     if *DEBUG_LAYOUT {
         eprintln!("{layout:?}");
@@ -440,6 +444,7 @@ fn paragraphs_in(
             k += 1;
         }
         let chain = &mut units[first..=k];
+        let chain_logs = &mut logs[first..=k];
         let role = if chain[0].furniture {
             Role::Furniture
         } else if chain[0].label {
@@ -450,7 +455,7 @@ fn paragraphs_in(
         } else {
             Role::Body
         };
-        let mut para = assemble(rules, page, lines, chain, role, pieces, scratch, log);
+        let mut para = assemble(rules, page, lines, chain, chain_logs, role, pieces, scratch, log);
         para.opens = plan.starts[first];
         para.ends_credit = plan.caption[first];
         out.push(para);
@@ -459,8 +464,9 @@ fn paragraphs_in(
     out
 }
 
-/// Splits blocks into units (into `units`, cleared first): furniture runs, column labels, and
-/// paragraphs by indentation, wrap width or sentence ends.
+/// Splits blocks into units (into `units`, cleared first, and their edits into `logs` at the same
+/// index): furniture runs, column labels, and paragraphs by indentation, wrap width or sentence
+/// ends.
 #[allow(clippy::too_many_arguments)]
 fn make_units(
     rules: &CompiledRules,
@@ -472,9 +478,11 @@ fn make_units(
     explain: bool,
     furniture: &mut Vec<bool>,
     units: &mut Vec<Unit>,
+    logs: &mut Vec<EditLog>,
 ) {
     units.clear();
     units.reserve(blocks.len() * 2);
+
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
         // Furniture stands in short blocks of its own or at the top of the page; long blocks of
@@ -484,7 +492,8 @@ fn make_units(
             (b.len() <= 4 || b.start + i < 3) && segment::is_furniture_line(rules, &page[l.content.clone()])
         }));
         if is_label_block(rules, page, &lines[b.clone()]) && !furniture.iter().any(|&f| f) {
-            units.push(make_unit(rules, page, lines, b.clone(), bi, single, false, true, explain));
+            let log = unit_log(logs, units.len(), explain);
+            units.push(make_unit(rules, page, lines, b.clone(), bi, single, false, true, log));
             continue;
         }
         let mut s = b.start;
@@ -502,12 +511,23 @@ fn make_units(
             let open = depth > 0 && !layout.indent_page;
             let brk = last || f != furniture[i + 1 - b.start] || (!f && !open && breaks[i]);
             if brk {
-                units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false, explain));
+                let log = unit_log(logs, units.len(), explain);
+                units.push(make_unit(rules, page, lines, s..i + 1, bi, single, f, false, log));
                 s = i + 1;
                 depth = 0;
             }
         }
     }
+}
+
+/// The log for unit `k`, reused from an earlier page (emptied) or made.
+fn unit_log(logs: &mut Vec<EditLog>, k: usize, explain: bool) -> &mut EditLog {
+    if k == logs.len() {
+        logs.push(EditLog::new(explain));
+    } else {
+        logs[k].reset(explain);
+    }
+    &mut logs[k]
 }
 
 /// Does the paragraph end after line `a`, with `b` the next line of the same block?
@@ -570,14 +590,13 @@ fn make_unit(
     single_line_block: bool,
     furniture: bool,
     label: bool,
-    explain: bool,
+    log: &mut EditLog,
 ) -> Unit {
     let mut text = ParaText::default();
-    let mut log = EditLog::new(explain);
     if !furniture {
         let pieces = lines[r.clone()].iter().map(|l| l.content.clone());
         PREVIEW_SCRATCH
-            .with(|s| normalize_pieces(rules, page, pieces, Mode::Text, &mut s.borrow_mut(), &mut text, &mut log));
+            .with(|s| normalize_pieces(rules, page, pieces, Mode::Text, &mut s.borrow_mut(), &mut text, log));
     }
     let t = text.text.as_str();
     // Previews are cut by bytes (at a character boundary): at three bytes a Chinese character,
@@ -609,7 +628,6 @@ fn make_unit(
         ends_credit,
         opens,
         text,
-        log,
     }
 }
 
@@ -870,6 +888,7 @@ fn assemble(
     page: &str,
     lines: &[Line],
     chain: &mut [Unit],
+    chain_logs: &mut [EditLog],
     role: Role,
     pieces: &mut Vec<Range<usize>>,
     scratch: &mut Scratch,
@@ -909,14 +928,14 @@ fn assemble(
     } else if chain.len() == 1 || stitchable(rules, page, lines, chain) {
         // The units' texts were normalized already, for the look-ahead; put end to end they are
         // the chain's text.
-        for (i, unit) in chain.iter_mut().enumerate() {
+        for (i, (unit, unit_log)) in chain.iter_mut().zip(chain_logs).enumerate() {
             if i == 0 {
                 text = std::mem::take(&mut unit.text);
             } else {
                 text.append(&unit.text);
             }
-            log.merge_counts(&unit.log);
-            log.edits.append(&mut unit.log.edits);
+            log.merge_counts(unit_log);
+            log.edits.append(&mut unit_log.edits);
         }
         // Debug builds (the tests) check the reasoning of `stitchable` on every chain they meet.
         #[cfg(debug_assertions)]
@@ -1218,7 +1237,19 @@ mod tests {
             let blocks: Vec<Range<usize>> = vec![0..1, 2..3];
             let layout = PageLayout { wrap: None, indent_page: false, ragged: true, tight: false };
             let mut units = Vec::new();
-            make_units(&r, page, &ls, &blocks, &vec![false; ls.len()], layout, false, &mut Vec::new(), &mut units);
+            let (mut furniture, mut logs) = (Vec::new(), Vec::new());
+            make_units(
+                &r,
+                page,
+                &ls,
+                &blocks,
+                &vec![false; ls.len()],
+                layout,
+                false,
+                &mut furniture,
+                &mut units,
+                &mut logs,
+            );
             assert_eq!(units.len(), 2, "{page:?}");
             (stitchable(&r, page, &ls, &units), paras(page))
         };
