@@ -25,17 +25,21 @@
 #   * Every command reads the same files from the page cache: the corpus is read once before
 #     timing, and `cat` is the first row so that any cold-cache effect shows there.
 #   * `cat`: `xargs -0 cat < LIST > /dev/null`: the cost of opening and reading the files.
-#   * `iconv`: iconv works on one stream, and one process per file would time process start-up
-#     (35,000 files ≈ 35,000 fork+exec), not decoding. So ONE iconv process decodes the
-#     concatenation of all files: `xargs -0 cat < LIST | iconv -f ENC -t UTF-8 > /dev/null`.
+#   * `iconv -f ENC -t UTF-8 FILES`: `xargs -0 iconv -f ENC -t UTF-8 < LIST > /dev/null`: iconv
+#     opening and decoding the same files itself, a few processes with thousands of file
+#     arguments each (one process per file would time 50,000 fork+exec, not decoding). This is
+#     the like-for-like row: "iconv over the same corpus", reading what newsmend reads.
+#   * `cat | iconv`: ONE iconv process decodes the concatenation of all files:
+#     `xargs -0 cat < LIST | iconv -f ENC -t UTF-8 > /dev/null`.
 #     Concatenated GB18030 (or UTF-8) files are still a valid stream, so iconv decodes exactly the
 #     corpus bytes; the pipe lets cat and iconv overlap on two cores, which favours iconv.
 #     GB18030 corpus: `-f GB18030` (the SPEC's baseline); UTF-8 corpus: `-f UTF-8` (validation
 #     and copy), for reference. (glibc's iconv reads all of a pipe before converting, so cat and
 #     iconv do not overlap much.)
 #   * `iconv -f ENC -t UTF-8 ONE_FILE`: the same bytes concatenated into one file beforehand
-#     (untimed): the cost of decoding alone, without opening the files. newsmend's ratio to both
-#     is shown; the first is like for like (both read 50,000 files), the second is the floor.
+#     (untimed): the cost of decoding alone, without opening the files. newsmend's ratio to all
+#     three is shown: FILES is like for like (both open and read 50,000 files), `cat | iconv`
+#     adds a pipe and a second process, ONE_FILE is the floor.
 #   * `newsmend run DIR -o OUT --jobs N`: the whole job, including walking the tree, reading
 #     every file, detecting its encoding, and writing one .jsonl per page plus the summary, into
 #     a new directory. iconv and cat write to /dev/null, so newsmend is charged for output that
@@ -147,6 +151,7 @@ run_corpus() { # LABEL DIR ICONV_ENC NEWSMEND_ENC
   # name | setup (untimed) | command
   local names=() setups=() cmds=()
   names+=("cat") setups+=("sync") cmds+=("xargs -0 cat < '$list' > /dev/null")
+  names+=("iconv -f $enc -t UTF-8 FILES") setups+=("sync") cmds+=("xargs -0 iconv -f $enc -t UTF-8 < '$list' > /dev/null")
   names+=("cat | iconv -f $enc -t UTF-8") setups+=("sync") cmds+=("xargs -0 cat < '$list' | iconv -f $enc -t UTF-8 > /dev/null")
   names+=("iconv -f $enc -t UTF-8 ONE_FILE") setups+=("sync") cmds+=("iconv -f $enc -t UTF-8 '$concat' > /dev/null")
   names+=("newsmend run -o OUT --jobs 1") setups+=("sync")
@@ -184,13 +189,14 @@ run_corpus() { # LABEL DIR ICONV_ENC NEWSMEND_ENC
     if [[ -n ${cpus[i]} ]]; then cpu[i]=$(printf '%.2f' "$(median ${cpus[i]})"); else cpu[i]=''; fi
   done
   # Reference rows, by name.
-  local j1_out=0 j1_stdout=0 iconv_pipe=0 iconv_file=0
+  local j1_out=0 j1_stdout=0 iconv_pipe=0 iconv_file=0 iconv_files=0
   for i in "${!names[@]}"; do
     case ${names[i]} in
       "newsmend run -o OUT --jobs 1") j1_out=$i ;;
       "newsmend run --stdout --jobs 1 > /dev/null") j1_stdout=$i ;;
       "cat | iconv"*) iconv_pipe=$i ;;
       "iconv "*ONE_FILE) iconv_file=$i ;;
+      "iconv "*FILES) iconv_files=$i ;;
     esac
   done
   for i in "${!names[@]}"; do
@@ -203,7 +209,7 @@ run_corpus() { # LABEL DIR ICONV_ENC NEWSMEND_ENC
       *"--stdout --jobs $JOBS >"*) speedup=$(ratio "${best[$j1_stdout]}" "${best[i]}") ;;
     esac
     if [[ -n ${rss[i]:-} ]]; then rssmb=$(awk -v k="${rss[i]}" 'BEGIN {printf "%.0f", k / 1024}'); fi
-    ROWS+=("| $label | \`${names[i]//|/\\|}\` | $(printf '%.2f' "${best[i]}") | $(printf '%.2f' "${med[i]}") | $mbs | ${cpu[i]:-n/a} | $mbcpu | $(ratio "${best[i]}" "${best[$iconv_pipe]}") | $(ratio "${best[i]}" "${best[$iconv_file]}") | $(ratio "${cpu[i]}" "${cpu[$iconv_pipe]}") | $speedup | $rssmb |")
+    ROWS+=("| $label | \`${names[i]//|/\\|}\` | $(printf '%.2f' "${best[i]}") | $(printf '%.2f' "${med[i]}") | $mbs | ${cpu[i]:-n/a} | $mbcpu | $(ratio "${best[i]}" "${best[$iconv_files]}") | $(ratio "${best[i]}" "${best[$iconv_pipe]}") | $(ratio "${best[i]}" "${best[$iconv_file]}") | $(ratio "${cpu[i]}" "${cpu[$iconv_pipe]}") | $speedup | $rssmb |")
   done
   rm -f "$concat"
   if ((${#stats[@]})); then
@@ -225,8 +231,8 @@ run_corpus utf-8 "$UTF8_DIR" UTF-8 utf-8
 echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%s\n' "${CORPORA[@]}"
 echo
-echo "| corpus | command | wall s (best) | wall s (median) | MB/s (best wall) | CPU s (median) | MB per CPU-s | wall ÷ \`cat \| iconv\` | wall ÷ iconv one file | CPU ÷ \`cat \| iconv\` | speed-up vs \`--jobs 1\` | peak RSS MB |"
-echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+echo "| corpus | command | wall s (best) | wall s (median) | MB/s (best wall) | CPU s (median) | MB per CPU-s | wall ÷ iconv FILES | wall ÷ \`cat \| iconv\` | wall ÷ iconv one file | CPU ÷ \`cat \| iconv\` | speed-up vs \`--jobs 1\` | peak RSS MB |"
+echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 printf '%s\n' "${ROWS[@]}"
 if ((${#STATS[@]})); then
   echo
