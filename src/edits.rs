@@ -106,7 +106,9 @@ impl EditLog {
         if other.len == 0 {
             return;
         }
-        for (a, b) in self.inline.iter_mut().zip(&other.inline) {
+        // (Only the counters up to the other's highest rule can be non-zero.)
+        let inline = other.len.min(INLINE_RULES);
+        for (a, b) in self.inline[..inline].iter_mut().zip(&other.inline[..inline]) {
             *a += b;
         }
         for (k, &n) in other.spill.iter().enumerate() {

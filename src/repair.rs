@@ -642,10 +642,11 @@ fn headline_shaped(rules: &CompiledRules, u: &Unit) -> bool {
     }
     let last = w.chars().next_back();
     let first = w.chars().next();
-    (2..=shape.max_line_chars).contains(&char_len(w))
-        && !last.is_some_and(|c| shape.ends_open.contains(&c))
-        && !shape.has_never(w)
+    // (The two ends before the tests that read the whole text.)
+    !last.is_some_and(|c| shape.ends_open.contains(&c))
         && !first.is_some_and(|c| rules.is_non_initial(c) || shape.starts_open.contains(&c))
+        && (2..=shape.max_line_chars).contains(&char_len(w))
+        && !shape.has_never(w)
 }
 
 /// The layout decisions for a page's units.
@@ -815,6 +816,10 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
     let Some(params) = rules.subhead.as_ref().map(|s| &s.shape) else { return false };
     let (a, b) = (&units[k], &units[k + 1]);
     let Some(w) = a.whole() else { return false };
+    // (The unit's flags first: they rule out most units before the text is read.)
+    if !a.single_line_block || a.ends_sentence || a.opens || k == 0 {
+        return false;
+    }
     let (Some(first), Some(last)) = (w.chars().next(), w.chars().next_back()) else { return false };
     let n = char_len(w);
     // The last two characters (or the one), and the first two of what follows.
@@ -831,11 +836,7 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
     }
     let b_head = &b_head[..b_len];
     let quoted = matches!((first, last), ('“', '”') | ('『', '』') | ('「', '」'));
-    a.single_line_block
-        && !a.ends_sentence
-        && !a.opens
-        && k > 0
-        && after_end(units, k)
+    after_end(units, k)
         && n <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
         && (quoted || !params.has_never(w) && !w.contains(|c: char| c.is_ascii_digit()))
         && !params.ends_open.contains(&last)
