@@ -168,7 +168,7 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
         match p.role {
             Role::Furniture => {
                 let mut item = Item::new(Kind::Furniture, p.span.clone());
-                item.paragraphs.push(p.text.text.clone());
+                item.paragraphs.push(std::mem::take(&mut p.text.text));
                 item.absorb(p);
                 items.push(item);
             }
@@ -192,7 +192,8 @@ pub fn items(rules: &CompiledRules, mut paragraphs: Vec<Paragraph>, log: &mut Ed
                 }
             }
             Role::Headline => {
-                let text = p.text.text.clone();
+                // (The paragraph is done with: its text moves.)
+                let text = std::mem::take(&mut p.text.text);
                 match current {
                     // A second headline line right after the first: one headline.
                     Some(c)
@@ -315,8 +316,9 @@ fn body(
     }
     it.reporters.extend(open.reporters);
     it.correspondents.extend(open.correspondents);
-    // The paragraph's text moves into the item when all of it is body text (most paragraphs).
-    let text = if start == 0 { std::mem::take(&mut p.text.text) } else { p.text.text[start..].to_string() };
+    // The paragraph's text moves into the item, less what the opening took from its start.
+    let mut text = std::mem::take(&mut p.text.text);
+    text.drain(..start);
     if !text.is_empty() {
         it.paragraphs.push(text);
     }
@@ -397,9 +399,14 @@ fn take_byline(
     if let Some(r) = &caps.correspondents {
         o.correspondents = split_names(&p.text.text, r.clone(), &p.text.cuts);
     }
-    let mut kept: Vec<&str> = o.reporters.iter().map(String::as_str).collect();
-    kept.extend(o.correspondents.iter().map(String::as_str));
-    let after = kept.join(" ");
+    // (What the edit leaves is only read when edits are kept.)
+    let after = if log.keeps_edits() {
+        let mut kept: Vec<&str> = o.reporters.iter().map(String::as_str).collect();
+        kept.extend(o.correspondents.iter().map(String::as_str));
+        kept.join(" ")
+    } else {
+        String::new()
+    };
     extraction_edit(p, range, rule, &after, log);
 }
 
