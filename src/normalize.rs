@@ -264,7 +264,7 @@ fn decode_at(bytes: &[u8], i: usize) -> char {
     char::from_u32(u).unwrap_or('\u{FFFD}')
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
     /// The character as normalization will write it (folded), for context decisions.
     #[inline]
     fn folded(&self, c: char) -> char {
@@ -471,30 +471,35 @@ impl Pass<'_> {
 
     /// At `i`, a stray Latin word between Chinese characters (the spaces around it included)?
     /// Returns the end of what it replaces, the replacement and the rule.
-    fn stray_word_at(&self, i: usize) -> Option<(usize, String, crate::rules::RuleIdx)> {
-        if self.rules.stray_words.is_empty() || self.mode != Mode::Text {
+    fn stray_word_at(&self, i: usize) -> Option<(usize, &'a str, crate::rules::RuleIdx)> {
+        let rules: &'a CompiledRules = self.rules;
+        if rules.stray_words.is_empty() || self.mode != Mode::Text {
             return None;
         }
-        let mut word = String::new();
+        // The word in lower case, on the stack (a stray word is at most 16 letters).
+        let mut word = [0u8; 16];
+        let mut len = 0;
         let mut end = i;
         for (k, c) in self.text[i..].char_indices() {
             let f = self.folded(c);
             if !f.is_ascii_alphabetic() {
                 break;
             }
-            word.push(f.to_ascii_lowercase());
-            end = i + k + c.len_utf8();
-            if word.len() > 16 {
+            if len == word.len() {
                 return None;
             }
+            word[len] = f.to_ascii_lowercase() as u8;
+            len += 1;
+            end = i + k + c.len_utf8();
         }
-        let (repl, rule) = self.rules.stray_words.get(&word)?.clone();
+        let word = std::str::from_utf8(&word[..len]).expect("ASCII letters");
+        let (repl, rule) = rules.stray_words.get(word)?;
         let left = self.prev_sig(i)?;
         let (right_at, right) = self.next_sig_from(end)?;
         if !(is_cjk(left) && is_cjk(right) && (is_han(left) || is_han(right))) {
             return None;
         }
-        Some((right_at, repl, rule))
+        Some((right_at, repl.as_str(), *rule))
     }
 
     /// At `i`, a run of whitespace: removed between Chinese characters (and next to East Asian
@@ -507,7 +512,7 @@ impl Pass<'_> {
         // A stray word right after the spaces takes them with it.
         if end < self.text.len() && self.text[end..].starts_with(|c: char| self.folded(c).is_ascii_alphabetic()) {
             if let Some((stop, repl, rule)) = self.stray_word_at(end) {
-                self.replace(i..stop, &repl, rule);
+                self.replace(i..stop, repl, rule);
                 return stop;
             }
         }
@@ -549,7 +554,7 @@ impl Pass<'_> {
         }
         if folded.is_ascii_alphabetic() {
             if let Some((stop, repl, rule)) = self.stray_word_at(i) {
-                self.replace(i..stop, &repl, rule);
+                self.replace(i..stop, repl, rule);
                 return stop;
             }
             // Not a stray word: the whole run of letters goes through as it is (folded), so that

@@ -314,8 +314,14 @@ fn body(
     if open.dateline.is_some() {
         it.dateline = open.dateline;
     }
-    it.reporters.extend(open.reporters);
-    it.correspondents.extend(open.correspondents);
+    // (Moved when the item has none yet, the usual case: extending an empty vector copies.)
+    for (to, from) in [(&mut it.reporters, open.reporters), (&mut it.correspondents, open.correspondents)] {
+        if to.is_empty() {
+            *to = from;
+        } else {
+            to.extend(from);
+        }
+    }
     // The paragraph's text moves into the item, less what the opening took from its start.
     let mut text = std::mem::take(&mut p.text.text);
     text.drain(..start);
