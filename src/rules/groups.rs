@@ -218,6 +218,10 @@ pub(crate) fn spans_of(caps: &regex::Captures<'_>) -> Spans {
     caps.iter().map(|m| m.map(|m| m.range())).collect()
 }
 
+/// Slots (two per group) kept on the stack by [`CompactGroups::groups`]; patterns with more
+/// groups use the heap.
+const STACK_SLOTS: usize = 32;
+
 thread_local! {
     /// The translated match and the text offset of each of its characters, reused.
     static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<usize>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
@@ -266,12 +270,26 @@ impl CompactGroups {
                 bytes.push(0);
             }
             let input = Input::new(&bytes[..]).span(span).anchored(Anchored::Yes);
-            let mut caps = self.regex.create_captures();
-            self.regex.search_captures(&input, &mut caps);
-            if caps.get_match()?.end() != offsets.len() - 1 {
+            // The groups' slots (start and end of each) on the stack: a `Captures` would be
+            // allocated for every search.
+            let slot_len = self.regex.group_info().slot_len();
+            let mut stack = [None; STACK_SLOTS];
+            let mut heap = Vec::new();
+            let slots = if slot_len <= STACK_SLOTS {
+                &mut stack[..slot_len]
+            } else {
+                heap.resize(slot_len, None);
+                &mut heap[..]
+            };
+            self.regex.search_slots(&input, slots)?;
+            if slots.get(1).copied().flatten()?.get() != offsets.len() - 1 {
                 return None;
             }
-            Some((0..caps.group_len()).map(|g| caps.get_group(g).map(|s| offsets[s.start]..offsets[s.end])).collect())
+            let span_of = |g: usize| match (slots[2 * g], slots[2 * g + 1]) {
+                (Some(s), Some(e)) => Some(offsets[s.get()]..offsets[e.get()]),
+                _ => None,
+            };
+            Some((0..slot_len / 2).map(span_of).collect())
         })
     }
 }
