@@ -192,6 +192,7 @@ pub fn normalize_pieces(
         text: joined.as_str(),
         starts,
         piece: std::cell::Cell::new(0),
+        parens_decided: false,
         parens,
         stack,
         out,
@@ -235,6 +236,9 @@ struct Pass<'a> {
     /// The piece the last offset asked about was in: the pass moves forward, so the next one is
     /// almost always in the same piece or the next.
     piece: std::cell::Cell<usize>,
+    /// [`Pass::decide_parens`] has run: it runs when the pass first meets an ASCII parenthesis
+    /// (most paragraphs have none, and looking for one was a pass of its own).
+    parens_decided: bool,
 }
 
 #[inline]
@@ -320,13 +324,16 @@ impl<'a> Pass<'a> {
     /// Decides every ASCII parenthesis of the paragraph: a matched pair converts together when
     /// any of its four sides is Chinese or it holds Chinese text or punctuation; a lone one by its
     /// own context.
+    ///
+    /// Decided from the input text alone (the characters around each parenthesis), so deciding
+    /// at the first parenthesis the pass meets gives what deciding before the pass gave.
     fn decide_parens(&mut self) {
+        if std::mem::replace(&mut self.parens_decided, true) {
+            return;
+        }
         self.parens.clear();
         self.stack.clear();
         if self.rules.punct_for('(').is_none() && self.rules.punct_for(')').is_none() {
-            return;
-        }
-        if memchr::memchr2(b'(', b')', self.text.as_bytes()).is_none() {
             return;
         }
         // Where the last Chinese character so far is: a pair holds Chinese text when that is
@@ -517,6 +524,9 @@ impl<'a> Pass<'a> {
             }
         }
         let prev = self.out.text.chars().next_back();
+        if matches!(self.text.as_bytes().get(end), Some(b'(' | b')')) {
+            self.decide_parens();
+        }
         let next = char_at(self.text, end).map(|c| self.will_emit(end, c));
         let remove = match (self.mode, self.rules.cjk_spacing, prev, next) {
             (Mode::Text, Some(_), Some(p), Some(n)) => (is_cjk(p) && is_cjk(n)) || is_cjk_punct(p) || is_cjk_punct(n),
@@ -567,6 +577,9 @@ impl<'a> Pass<'a> {
             return k;
         }
         if let Some((to, rule)) = self.rules.punct_for(c) {
+            if c == '(' || c == ')' {
+                self.decide_parens();
+            }
             if self.convert_punct(i, c) {
                 let mut buf = [0u8; 4];
                 self.replace(i..i + len, to.encode_utf8(&mut buf), rule);
@@ -597,7 +610,6 @@ impl<'a> Pass<'a> {
     }
 
     fn run(mut self) {
-        self.decide_parens();
         let text = self.text;
         let bytes = text.as_bytes();
         let n = bytes.len();
