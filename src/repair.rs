@@ -482,7 +482,6 @@ fn make_units(
 ) {
     units.clear();
     units.reserve(blocks.len() * 2);
-
     for (bi, b) in blocks.iter().enumerate() {
         let single = b.len() == 1;
         // Furniture stands in short blocks of its own or at the top of the page; long blocks of

@@ -43,9 +43,10 @@ fn entry_len(e: u32) -> u32 {
 }
 
 /// The UTF-8 bytes of every two-byte sequence as encoding_rs decodes it alone (in the low three
-/// bytes of the entry, little-endian; the high byte is the length), at `lead << 8 | trail`; all zero where that is not exactly one BMP character and
-/// for every pair of bytes that is not a two-byte sequence. (256 KiB: indexing by the two bytes
-/// as they come saves the loop two range checks a character.)
+/// bytes of the entry, little-endian; the high byte is the length), at `lead << 8 | trail`; all
+/// zero where that is not exactly one BMP character and for every pair of bytes that is not a
+/// two-byte sequence. (256 KiB: indexing by the two bytes as they come saves the loop two range
+/// checks a character.)
 fn table() -> &'static Table {
     static TABLE: OnceLock<Box<Table>> = OnceLock::new();
     TABLE.get_or_init(|| {
