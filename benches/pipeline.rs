@@ -5,6 +5,7 @@
 //! cargo bench --bench pipeline -- seed/        # only the seed page
 //! cargo bench --bench pipeline -- corpus/      # only the generated corpus
 //! NEWSMEND_BENCH_MB=16 cargo bench --bench pipeline -- corpus/pipeline
+//! cargo bench --bench pipeline -- damaged/     # decoding pages thick with malformed bytes
 //! ```
 //!
 //! Two inputs:
@@ -291,12 +292,53 @@ fn corpus_benches(c: &mut Criterion) {
     bench_input(c, "corpus", &input, &pipeline, true);
 }
 
+/// Large pages with a malformed or slow-path sequence on every line, decoded with detection at
+/// 1 MB and at 4 MB: the same MB/s at both sizes says decoding stays linear however many such
+/// sequences a page holds (it once took time quadratic in them). Built from the seed page:
+///
+/// * `damaged/decode/utf-8-bad-byte-per-line-*`: UTF-8 with a byte 0xFF after each line's first
+///   character;
+/// * `damaged/decode/gb18030-four-byte-per-line-*`: GB18030 with a four-byte character (U+20000,
+///   CJK Extension B, as in names) at the start of each line, which the table does not cover.
+fn damaged_benches(c: &mut Criterion) {
+    let (_, text) = seed_page();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let page = |size: usize, line: &dyn Fn(&str) -> Vec<u8>| {
+        let mut out = Vec::with_capacity(size + 4096);
+        for l in lines.iter().cycle() {
+            if out.len() >= size {
+                break;
+            }
+            out.extend(line(l));
+            out.push(b'\n');
+        }
+        out
+    };
+    let bad_byte = |l: &str| {
+        let first = l.chars().next().map_or(0, char::len_utf8);
+        [&l.as_bytes()[..first], b"\xFF", &l.as_bytes()[first..]].concat()
+    };
+    let four_byte = |l: &str| encode_gb18030(&format!("\u{20000}{l}"));
+    let mut g = c.benchmark_group("damaged");
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
+    for (name, line) in
+        [("utf-8-bad-byte-per-line", &bad_byte as &dyn Fn(&str) -> Vec<u8>), ("gb18030-four-byte-per-line", &four_byte)]
+    {
+        for mb in [1, 4] {
+            let bytes = page(mb * 1_000_000, line);
+            g.throughput(Throughput::BytesDecimal(bytes.len() as u64));
+            g.bench_function(format!("decode/{name}-{mb}mb"), |b| b.iter(|| decode::decode(black_box(&bytes), None)));
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(700))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = seed_benches, corpus_benches
+    targets = seed_benches, corpus_benches, damaged_benches
 }
 criterion_main!(benches);

@@ -492,28 +492,60 @@ fn decode_counting(encoding: &'static Encoding, bytes: &[u8]) -> (String, usize)
 }
 
 /// [`decode_counting`] with encoding_rs alone, appending to `out`; returns the malformed count.
+///
+/// Linear in `bytes` however many malformed sequences it holds. encoding_rs's
+/// `decode_to_string*` writes a byte into every 4 KiB of the string's spare capacity on every
+/// call (so that the pages are mapped), and the decoder returns at each malformed sequence:
+/// called once per sequence, that was a pass over the rest of the page's buffer each time (8 MB
+/// with a bad byte every 22 bytes took 100 s). Here room is zero-filled once, at the end of
+/// `out`, and the decoder writes into it through `decode_to_str_without_replacement`, which keeps
+/// it valid UTF-8 (NUL bytes are characters); what is left of it is cut off at the end.
 fn decode_counting_into(encoding: &'static Encoding, bytes: &[u8], out: &mut String) -> usize {
     let mut decoder = encoding.new_decoder_without_bom_handling();
-    let need = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(bytes.len() * 3 + 16);
-    out.reserve(need);
+    let need =
+        |d: &encoding_rs::Decoder, n: usize| d.max_utf8_buffer_length_without_replacement(n).unwrap_or(n * 3 + 16);
     let mut malformed = 0usize;
     let mut src = bytes;
+    // `out[..w]` is the decoded text; `out[w..]` is room, all NUL bytes.
+    let mut w = out.len();
+    add_room(out, w, need(&decoder, src.len()));
     loop {
-        let (result, read) = decoder.decode_to_string_without_replacement(src, out, true);
+        let (result, read, written) = decoder.decode_to_str_without_replacement(src, &mut out[w..], true);
         src = &src[read..];
+        w += written;
         match result {
             encoding_rs::DecoderResult::InputEmpty => break,
-            encoding_rs::DecoderResult::OutputFull => out.reserve(src.len() * 3 + 16),
+            encoding_rs::DecoderResult::OutputFull => add_room(out, w, need(&decoder, src.len())),
             encoding_rs::DecoderResult::Malformed(_, _) => {
                 malformed += 1;
-                if out.capacity() - out.len() < 3 {
-                    out.reserve(src.len() * 3 + 16);
-                }
-                out.push('\u{FFFD}');
+                // (The decoder's bound does not count the replacement characters.)
+                add_room(out, w, 3 + need(&decoder, src.len()));
+                // Three NULs become U+FFFD: same length, so nothing after them moves.
+                out.replace_range(w..w + 3, "\u{FFFD}");
+                w += 3;
             }
         }
     }
+    out.truncate(w);
     malformed
+}
+
+/// Makes `out` at least `w + n` bytes long by appending NUL bytes (the room past `w` is NULs
+/// already, and only what is missing is written).
+fn add_room(out: &mut String, w: usize, n: usize) {
+    /// NUL bytes to copy from: `push_str` of a slice is a copy, pushing `'\0'` a char at a time
+    /// is a loop.
+    const NULS: &str = match std::str::from_utf8(&[0; 1024]) {
+        Ok(s) => s,
+        Err(_) => panic!("NUL bytes are UTF-8"),
+    };
+    let mut missing = (w + n).saturating_sub(out.len());
+    out.reserve(missing);
+    while missing > 0 {
+        let k = missing.min(NULS.len());
+        out.push_str(&NULS[..k]);
+        missing -= k;
+    }
 }
 
 /// CRLF and lone CR to LF, in place. Returns how many line ends changed.
@@ -549,8 +581,51 @@ fn normalize_line_ends(text: &mut String) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Decoding with encoding_rs's own string API, a call per malformed sequence: what
+    /// [`decode_counting_into`] must give. (Each call touches all of the string's spare capacity,
+    /// so it takes time quadratic in the malformed sequences: for tests only.)
+    pub(crate) fn reference_decode_counting(encoding: &'static Encoding, bytes: &[u8]) -> (String, usize) {
+        let mut decoder = encoding.new_decoder_without_bom_handling();
+        let mut out = String::with_capacity(decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap());
+        let (mut src, mut malformed) = (bytes, 0);
+        loop {
+            let (result, read) = decoder.decode_to_string_without_replacement(src, &mut out, true);
+            src = &src[read..];
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => return (out, malformed),
+                encoding_rs::DecoderResult::OutputFull => out.reserve(src.len() * 3 + 16),
+                encoding_rs::DecoderResult::Malformed(_, _) => {
+                    malformed += 1;
+                    out.push('\u{FFFD}');
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counting_decode_agrees_with_encoding_rs_after_any_text() {
+        // Byte strings thick with malformed sequences, in encodings with their own decoders,
+        // appended to text already in the string (as the GB18030 fast path appends).
+        let alphabet: Vec<u8> = (0x80..=0xFF).step_by(3).chain([b'a', b'\n', 0x30, 0x40, 0x5C]).collect();
+        for enc in
+            [UTF_8, GB18030, BIG5, encoding_rs::SHIFT_JIS, encoding_rs::EUC_KR, UTF_16LE, encoding_rs::WINDOWS_1252]
+        {
+            for bytes in crate::text::random_byte_strings(&alphabet, 2_000, 40) {
+                let mut out = String::from("前文");
+                let malformed = decode_counting_into(enc, &bytes, &mut out);
+                let (text, expected) = reference_decode_counting(enc, &bytes);
+                assert_eq!(
+                    (out.strip_prefix("前文"), malformed),
+                    (Some(text.as_str()), expected),
+                    "{} {bytes:02X?}",
+                    enc.name()
+                );
+            }
+        }
+    }
 
     #[test]
     fn controls_are_counted_the_same_both_ways() {

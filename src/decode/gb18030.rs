@@ -178,9 +178,7 @@ mod tests {
     }
 
     fn reference(bytes: &[u8]) -> (String, usize) {
-        let mut out = String::new();
-        let bad = crate::decode::decode_counting_into(GB18030, bytes, &mut out);
-        (out, bad)
+        crate::decode::tests::reference_decode_counting(GB18030, bytes)
     }
 
     #[test]
