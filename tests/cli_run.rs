@@ -240,6 +240,37 @@ fn unreadable_file_is_reported_and_skipped() {
     assert_eq!(summary(&out)["files"]["processed"], 3);
 }
 
+/// A directory the walk cannot list (here: its path is longer than the system allows, which
+/// blocks root too) is a failure like an unreadable page: a line on stderr that names it, exit 1,
+/// an entry in the summary, and the one-line summary counts it; the other pages are processed.
+#[test]
+fn unlistable_directory_is_reported_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    good_tree(&input, 2);
+    // Two chains of ten 250-byte names, each short enough to make; then one moved under the
+    // other, so that its deeper directories' paths are over 4,096 bytes.
+    let chain = |root: &Path, c: char| {
+        (0..10).fold(root.to_path_buf(), |p, i| p.join(format!("{i}{}", c.to_string().repeat(249))))
+    };
+    let outer = chain(&input, 'd');
+    let inner = chain(&tmp.path().join("c"), 'c');
+    fs::create_dir_all(&outer).unwrap();
+    fs::create_dir_all(&inner).unwrap();
+    write(&inner.join("deep.txt"), page(7));
+    let first = inner.ancestors().find(|a| a.parent() == Some(&tmp.path().join("c"))).unwrap();
+    fs::rename(first, outer.join(first.file_name().unwrap())).unwrap();
+    let o = run(&[p(&input), "-o", p(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.lines().any(|l| l.contains("cannot list directory")), "{err}");
+    assert!(err.contains("1 unreadable in the walk"), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["files"]["processed"], 2);
+    assert_eq!(s["failures"].as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn all_good_exits_zero_and_quiet_is_quiet() {
     let tmp = tempfile::tempdir().unwrap();

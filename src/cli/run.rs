@@ -160,6 +160,11 @@ fn run(args: &RunArgs) -> Result<u8, String> {
             }
         }
         let mut listing = walk::list(roots, &walk_opts);
+        // A directory or entry the walk could not read is a failure like a page's: one line on
+        // stderr (the run then exits 1, and the summary lists it).
+        for f in &listing.failures {
+            eprintln!("newsmend: {}: {}", one_line(Path::new(&f.path)), f.reason);
+        }
         let pipeline = match pipeline {
             Some(p) => p,
             None => compiled()?,

@@ -271,6 +271,11 @@ pub fn one_line(s: &Summary) -> String {
     if f.not_started > 0 {
         line.push_str(&format!(", {} not started", f.not_started));
     }
+    // Failures that are not pages: directories or entries the walk could not read.
+    let unlisted = (s.failures.len() as u64).saturating_sub(f.failed);
+    if unlisted > 0 {
+        line.push_str(&format!(", {unlisted} unreadable in the walk"));
+    }
     if s.interrupted {
         line.push_str(", interrupted");
     }
