@@ -515,12 +515,23 @@ fn decode_counting_into(encoding: &'static Encoding, bytes: &[u8], out: &mut Str
         w += written;
         match result {
             encoding_rs::DecoderResult::InputEmpty => break,
-            encoding_rs::DecoderResult::OutputFull => add_room(out, w, need(&decoder, src.len())),
+            // (Not expected: the room is the decoder's own bound. Should it happen, more room
+            // than there is now, so that the loop always moves on.)
+            encoding_rs::DecoderResult::OutputFull => add_room(out, out.len(), need(&decoder, src.len()) + 16),
             encoding_rs::DecoderResult::Malformed(_, _) => {
                 malformed += 1;
                 // (The decoder's bound does not count the replacement characters.)
                 add_room(out, w, 3 + need(&decoder, src.len()));
-                // Three NULs become U+FFFD: same length, so nothing after them moves.
+                // Three NULs become U+FFFD: same length, so nothing after them moves. (The room is
+                // NULs: encoding_rs clears what a decoder writes past what it reports. Should a
+                // character be left there anyway, it is cleared first.)
+                let mut end = w + 3;
+                while !out.is_char_boundary(end) {
+                    end += 1;
+                }
+                if out.as_bytes()[w..end].iter().any(|&b| b != 0) {
+                    out.replace_range(w..end, &NULS[..end - w]);
+                }
                 out.replace_range(w..w + 3, "\u{FFFD}");
                 w += 3;
             }
@@ -530,15 +541,16 @@ fn decode_counting_into(encoding: &'static Encoding, bytes: &[u8], out: &mut Str
     malformed
 }
 
+/// NUL bytes to copy from: `push_str` of a slice is a copy, pushing `'\0'` a char at a time is a
+/// loop.
+const NULS: &str = match std::str::from_utf8(&[0; 1024]) {
+    Ok(s) => s,
+    Err(_) => panic!("NUL bytes are UTF-8"),
+};
+
 /// Makes `out` at least `w + n` bytes long by appending NUL bytes (the room past `w` is NULs
 /// already, and only what is missing is written).
 fn add_room(out: &mut String, w: usize, n: usize) {
-    /// NUL bytes to copy from: `push_str` of a slice is a copy, pushing `'\0'` a char at a time
-    /// is a loop.
-    const NULS: &str = match std::str::from_utf8(&[0; 1024]) {
-        Ok(s) => s,
-        Err(_) => panic!("NUL bytes are UTF-8"),
-    };
     let mut missing = (w + n).saturating_sub(out.len());
     out.reserve(missing);
     while missing > 0 {
