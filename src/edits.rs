@@ -17,12 +17,14 @@ pub struct RawEdit {
 }
 
 impl RawEdit {
-    pub fn to_edit(&self, rules: &CompiledRules) -> crate::Edit {
+    /// The edit as records show it. (It takes the texts over: on a page with an edit every few
+    /// characters, copying them kept two of each until the page was written.)
+    pub fn into_edit(self, rules: &CompiledRules) -> crate::Edit {
         crate::Edit {
             rule: rules.id(self.rule).to_string(),
             span: [self.span.start, self.span.end],
-            before: self.before.clone(),
-            after: self.after.clone(),
+            before: self.before,
+            after: self.after,
         }
     }
 }

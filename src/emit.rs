@@ -50,7 +50,7 @@ pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>
                 captions: it.captions,
                 span: [it.span.start, it.span.end],
                 flags,
-                edits: explain.then(|| it.edits.iter().map(|e| e.to_edit(rules)).collect()),
+                edits: explain.then(|| it.edits.into_iter().map(|e| e.into_edit(rules)).collect()),
             }
         })
         .collect()
