@@ -163,7 +163,7 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         // A directory or entry the walk could not read is a failure like a page's: one line on
         // stderr (the run then exits 1, and the summary lists it).
         for f in &listing.failures {
-            eprintln!("newsmend: {}: {}", one_line(Path::new(&f.path)), f.reason);
+            eprintln!("{}", failure_line(Path::new(&f.path), &f.reason));
         }
         let pipeline = match pipeline {
             Some(p) => p,
@@ -400,6 +400,11 @@ fn source_name(rel: &Path) -> String {
     parts.join("/")
 }
 
+/// The stderr line of a failure, of a page or of the walk: `newsmend: PATH: REASON`.
+fn failure_line(path: &Path, reason: &str) -> String {
+    format!("newsmend: {}: {reason}", one_line(path))
+}
+
 /// Receives page results on the main thread: tallies, reports, writes `--stdout` records.
 struct RunConsumer<'a> {
     ctx: &'a Ctx<'a>,
@@ -445,7 +450,7 @@ impl Consumer<PageResult> for RunConsumer<'_> {
             PageResult::Failed { reason, device } => {
                 self.counts.failed += 1;
                 let path = self.ctx.listing.source_path(&self.ctx.listing.jobs[index]);
-                self.progress.println(&format!("newsmend: {}: {reason}", one_line(&path)));
+                self.progress.println(&failure_line(&path, &reason));
                 if device && self.aborted.is_none() {
                     self.progress
                         .println("newsmend: the output device is full or read-only; stopping (rerun with --resume)");

@@ -272,9 +272,9 @@ pub fn one_line(s: &Summary) -> String {
         line.push_str(&format!(", {} not started", f.not_started));
     }
     // Failures that are not pages: directories or entries the walk could not read.
-    let unlisted = (s.failures.len() as u64).saturating_sub(f.failed);
-    if unlisted > 0 {
-        line.push_str(&format!(", {unlisted} unreadable in the walk"));
+    let walk_failures = (s.failures.len() as u64).saturating_sub(f.failed);
+    if walk_failures > 0 {
+        line.push_str(&format!(", {walk_failures} unreadable in the walk"));
     }
     if s.interrupted {
         line.push_str(", interrupted");
