@@ -248,11 +248,19 @@ fn body(
     pending_section: &mut Option<Pending>,
     log: &mut EditLog,
 ) {
-    let open = if p.opens {
-        opening(rules, p, log)
-    } else {
-        Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false }
-    };
+    // A dateline that stood alone in its paragraph (a column break after it, or an unwrapped
+    // line): a parenthesised byline at the start of this one is still its byline, as it would be
+    // had the break not come between them.
+    let after_dateline = current.is_some_and(|c| {
+        let it = &items[c];
+        it.is_open_head() && it.dateline.is_some() && it.reporters.is_empty() && it.correspondents.is_empty()
+    });
+    let mut open = Opening::none();
+    if p.opens {
+        opening(rules, p, after_dateline, &mut open, log);
+    } else if after_dateline {
+        byline_after_dateline(rules, p, true, &mut open, log);
+    }
     let rest = &p.text.text[open.text_start..];
     let start = p.text.text.len() - rest.trim_start_matches(|c: char| is_hspace(c)).len();
     let caption = if open.starts_item || !p.ends_credit {
@@ -332,24 +340,25 @@ fn body(
     *current = Some(target);
 }
 
-/// Reads the dateline and byline at the start of a paragraph.
-fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Opening {
-    let mut o = Opening {
-        dateline: None,
-        reporters: Vec::new(),
-        correspondents: Vec::new(),
-        text_start: 0,
-        starts_item: false,
-    };
+impl Opening {
+    /// Nothing taken: the paragraph is text from its start.
+    fn none() -> Opening {
+        Opening { dateline: None, reporters: Vec::new(), correspondents: Vec::new(), text_start: 0, starts_item: false }
+    }
+}
+
+/// Reads the dateline and byline at the start of a paragraph into `o`. `after_dateline`: the
+/// item's dateline came in the paragraph before (see [`body`]).
+fn opening(rules: &CompiledRules, p: &mut Paragraph, after_dateline: bool, o: &mut Opening, log: &mut EditLog) {
     // A byline that is the whole paragraph.
     for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::Line) {
         if let Some(caps) = b.regex.captures(&p.text.text) {
             let caps = OwnedCaps::new(&caps, 0);
             let len = p.text.text.len();
-            take_byline(p, &caps, 0..len, b.rule, &mut o, log);
+            take_byline(p, &caps, 0..len, b.rule, o, log);
             o.text_start = p.text.text.len();
             o.starts_item = true;
-            return o;
+            return;
         }
     }
     let t = &p.text.text;
@@ -358,24 +367,35 @@ fn opening(rules: &CompiledRules, p: &mut Paragraph, log: &mut EditLog) -> Openi
         o.text_start = m.end();
         o.starts_item = true;
     }
+    let after_dateline = after_dateline || o.dateline.is_some();
+    byline_after_dateline(rules, p, after_dateline, o, log);
+}
+
+/// Reads a byline where the text of `o` starts (after its dateline, if any). A parenthesised
+/// byline is one only `after_dateline`: elsewhere `（记者…）` is text.
+fn byline_after_dateline(
+    rules: &CompiledRules,
+    p: &mut Paragraph,
+    after_dateline: bool,
+    o: &mut Opening,
+    log: &mut EditLog,
+) {
     let rest_start = o.text_start + p.text.text[o.text_start..].len() - p.text.text[o.text_start..].trim_start().len();
     for b in rules.bylines.iter().filter(|b| b.position == BylinePosition::AfterDateline) {
         let rest = &p.text.text[rest_start..];
-        // A parenthesised byline opens an item only after a dateline.
-        if o.dateline.is_none() && rest.starts_with(['（', '(']) {
+        if !after_dateline && rest.starts_with(['（', '(']) {
             continue;
         }
         if let Some(caps) = b.regex.captures(rest) {
             let whole = caps.get(0).unwrap();
             let range = rest_start + whole.start..rest_start + whole.end;
             let caps = OwnedCaps::new(&caps, rest_start);
-            take_byline(p, &caps, range.clone(), b.rule, &mut o, log);
+            take_byline(p, &caps, range.clone(), b.rule, o, log);
             o.text_start = range.end;
             o.starts_item = true;
             break;
         }
     }
-    o
 }
 
 /// Capture positions of a byline match, shifted to paragraph offsets.
@@ -535,6 +555,21 @@ mod tests {
         let r = run("本报讯 今天天气很好。（张三）\n\n本报讯 明天也好。（李四）\n");
         assert_eq!(r.len(), 2);
         assert!(r.iter().all(|r| r.kind == Kind::Brief && r.dateline.as_deref() == Some("本报讯")));
+    }
+
+    #[test]
+    fn a_parenthesised_byline_after_a_break_after_the_dateline_is_the_byline() {
+        // The dateline ends its paragraph (a column break); the byline opens the next one.
+        let r = run("中东和平进程\n\n新华社开罗1月5日电\n\n（记者 李新华）埃及政府今天宣布。\n\n（记者 王明）说。\n");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].dateline.as_deref(), Some("新华社开罗1月5日电"));
+        assert_eq!(r[0].reporters, ["李新华"]);
+        // Only the paragraph right after the dateline: once the item has text, `（记者…）` is text.
+        assert_eq!(r[0].paragraphs, ["埃及政府今天宣布。", "（记者王明）说。"]);
+        // Without a dateline, a parenthesised byline is text.
+        let r = run("中东和平进程\n\n埃及政府今天宣布。\n\n（记者 李新华）说。\n");
+        assert!(r[0].reporters.is_empty());
+        assert_eq!(r[0].paragraphs.last().map(String::as_str), Some("（记者李新华）说。"));
     }
 
     #[test]

@@ -563,16 +563,6 @@ fn known_issue(first: &[Record], clean: &str, again: &[Record]) -> Option<&'stat
     {
         return Some("photo-headline-with-comma");
     }
-    // A column break between the dateline and a parenthesised byline: the byline, at the start of
-    // a paragraph of its own, does not open the item (segment::opening takes a parenthesised
-    // byline only right after a dateline in the same paragraph) and stays in the text; on the
-    // clean page it follows the dateline and is taken out.
-    if first.iter().any(|r| {
-        r.dateline.is_some()
-            && r.paragraphs.first().is_some_and(|p| p.starts_with("（记者") || p.starts_with("（通讯员"))
-    }) {
-        return Some("byline-after-break-after-dateline");
-    }
     // A short one-line paragraph (headline-shaped) right before a dateline, a byline or a caption
     // is read as that item's headline: the clean page cannot say that it was not one (the first
     // run saw it wrapped or cut, so not as a headline).
@@ -761,11 +751,10 @@ fn jobs_1_and_jobs_n_write_the_same_output() {
     }
 }
 
-/// The second run on the clean page differs for the `idem-*` inputs of tests/regressions/ (see
-/// the README there, and `known_issue` above). Un-ignore when the proposed fixes are in.
+/// The `idem-*` inputs of tests/regressions/ (see the README there), whose second run on the
+/// clean page once differed from the first, now give the same records.
 #[test]
-#[ignore = "known issues: fixes proposed in the issue-6 report"]
-fn known_idempotence_issues() {
+fn regression_inputs_are_idempotent() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
     let mut failed = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
