@@ -208,7 +208,7 @@ fn bench_input(c: &mut Criterion, name: &str, input: &Input, pipeline: &Pipeline
             || input.items.clone(),
             |pages| {
                 for (items, text) in pages.into_iter().zip(&input.texts) {
-                    let records = emit::records(rules, "bench/page.txt", text, items, false);
+                    let records = emit::records(rules, "bench/page.txt", text, &[], items, false);
                     black_box(emit::to_jsonl(&records));
                 }
             },

@@ -13,8 +13,17 @@ use crate::record::{Flag, Record};
 use crate::rules::CompiledRules;
 use crate::segment::Item;
 
-/// Turns the items of one page into records. `source` names the page in `id` and `source`.
-pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>, explain: bool) -> Vec<Record> {
+/// Turns the items of one page into records. `source` names the page in `id` and `source`;
+/// `utf8_lines` are the lines of a mixed page that were decoded as UTF-8 (see
+/// [`crate::decode::Decoded::utf8_lines`]), flagged in the records that hold them.
+pub fn records(
+    rules: &CompiledRules,
+    source: &str,
+    page: &str,
+    utf8_lines: &[std::ops::Range<usize>],
+    items: Vec<Item>,
+    explain: bool,
+) -> Vec<Record> {
     // Items are searched for U+FFFD only on a page that has one (one search of the page instead
     // of one per item, each with its own searcher).
     let page_has_replacement = replacement_finder().find(page.as_bytes()).is_some();
@@ -34,6 +43,17 @@ pub fn records(rules: &CompiledRules, source: &str, page: &str, items: Vec<Item>
                     code: "decode.malformed".into(),
                     span: Some([start, start + '\u{FFFD}'.len_utf8()]),
                     note: format!("{n} malformed byte sequence(s) in this item were decoded as U+FFFD"),
+                });
+            }
+            let mut mixed = utf8_lines.iter().filter(|l| l.start < it.span.end && it.span.start < l.end);
+            if let Some(first) = mixed.next() {
+                let n = 1 + mixed.count();
+                flags.push(Flag {
+                    code: "decode.mixed-encoding".into(),
+                    span: Some([first.start.max(it.span.start), first.end.min(it.span.end)]),
+                    note: format!(
+                        "{n} line(s) of this item were UTF-8 text on a page in another encoding, and were decoded as UTF-8"
+                    ),
                 });
             }
             Record {

@@ -70,6 +70,9 @@ pub struct PageOutput {
     pub encoding: &'static str,
     /// Malformed byte sequences met while decoding.
     pub malformed: usize,
+    /// On a page that mixes encodings, the lines of `text` that were decoded as UTF-8 (see
+    /// [`decode::Decoded::utf8_lines`]); their records are flagged `decode.mixed-encoding`.
+    pub utf8_lines: Vec<std::ops::Range<usize>>,
     /// Edits by rule index (see [`Pipeline::rule_id`]).
     pub edit_counts: Vec<u64>,
     pub times: StageTimes,
@@ -147,7 +150,7 @@ impl Pipeline {
     ) -> Result<PageOutput, PageError> {
         let d = d.map_err(PageError::Decode)?;
         let t1 = Instant::now();
-        let mut out = self.process_decoded_from(source, d.text, t1);
+        let mut out = self.process_decoded_from(source, d.text, d.utf8_lines, t1);
         out.encoding = d.encoding;
         out.malformed = d.malformed;
         out.times.decode = t1 - t0;
@@ -163,12 +166,18 @@ impl Pipeline {
         if let Some(s) = owned.strip_prefix('\u{FEFF}') {
             owned = s.to_string();
         }
-        self.process_decoded_from(source, owned, Instant::now())
+        self.process_decoded_from(source, owned, Vec::new(), Instant::now())
     }
 
     /// The stages after decoding, timed from `start`. (Each stage's end is the next one's start:
     /// one clock reading per stage.)
-    fn process_decoded_from(&self, source: &str, text: String, start: Instant) -> PageOutput {
+    fn process_decoded_from(
+        &self,
+        source: &str,
+        text: String,
+        utf8_lines: Vec<std::ops::Range<usize>>,
+        start: Instant,
+    ) -> PageOutput {
         let mut log = EditLog::new(self.options.explain);
         let mut times = StageTimes::default();
         let paragraphs = SCRATCH.with(|s| repair::paragraphs(&self.rules, &text, &mut s.borrow_mut(), &mut log));
@@ -177,9 +186,9 @@ impl Pipeline {
         let items = segment::items(&self.rules, paragraphs, &mut log);
         let segmented = Instant::now();
         times.segment = segmented - repaired;
-        let records = emit::records(&self.rules, source, &text, items, self.options.explain);
+        let records = emit::records(&self.rules, source, &text, &utf8_lines, items, self.options.explain);
         times.emit = segmented.elapsed();
-        PageOutput { records, text, encoding: "UTF-8", malformed: 0, edit_counts: log.counts(), times }
+        PageOutput { records, text, encoding: "UTF-8", malformed: 0, utf8_lines, edit_counts: log.counts(), times }
     }
 
     /// Normalizes and repairs one paragraph of text, without layout or segmentation: what the

@@ -6,8 +6,8 @@
 //! Heavy rows are `#[ignore]`d; run them with
 //! `cargo test --release --test robustness -- --ignored` (a 100 MB line, a 1 GB file read in full).
 //!
-//! Tests named `bug_*` are regression tests for problems found by these tests and by fuzzing that
-//! are not fixed yet; each says what it checks, and the fix is proposed in the issue-6 report.
+//! Tests named `bug_*` are regression tests for problems found by these tests and by fuzzing,
+//! all fixed since; each says what it checks.
 //! Inputs that crashed or hung are kept under `tests/regressions/` and replayed by
 //! `regression_inputs_replay`.
 
@@ -362,9 +362,8 @@ fn utf16le_bom(s: &str) -> Vec<u8> {
 const HEADLINE: &str = "全区老干部情况通报会召开";
 const BODY: &str = "本报讯 (记者 朱梦琪) 昨天上午,全区老干部情况通报会召开。市委常委、区委书记乔俊杰出席会议并向与会老领导、老同志通报2023年以来全区主要工作完成情况。";
 
-/// UTF-8 first, GB18030 after: the encoding that fits the most is taken, and nothing panics.
-/// (What this gives is the row's "sensible result": the part in the detected encoding is text,
-/// the other part is mojibake; see `bug_mixed_encodings_are_not_flagged`.)
+/// UTF-8 first, GB18030 after, and the other way round: nothing panics (what each gives is
+/// checked by the two tests after the next ones).
 #[test]
 fn mixed_encodings_in_one_file_do_not_break_the_run() {
     let utf8_then_gb = [format!("{HEADLINE}\n\n").into_bytes(), gb18030(BODY)].concat();
@@ -432,33 +431,49 @@ fn truncated_gb18030_at_the_end_is_detected_as_gb18030() {
     assert!(out.text.starts_with(HEADLINE));
 }
 
-/// A page that decodes to mojibake is at least flagged: GB18030 text first and a UTF-8
-/// paragraph after it decodes as GB18030, the UTF-8 part with malformed sequences (flagged).
-#[test]
-fn mixed_encodings_gb18030_first_are_flagged() {
-    let bytes = [gb18030(&format!("{HEADLINE}\n\n{BODY}\n\n")), BODY.as_bytes().to_vec()].concat();
-    let out = process(&bytes).unwrap();
-    assert!(out.text.starts_with(HEADLINE), "decoded as {}", out.encoding);
-    assert!(out.malformed > 0 && out.records.iter().any(|r| r.flags.iter().any(|f| f.code == "decode.malformed")));
+/// The records that hold a line decoded as UTF-8 on a page of another encoding.
+fn mixed_flagged(out: &PageOutput) -> Vec<usize> {
+    out.records.iter().filter(|r| r.flags.iter().any(|f| f.code == "decode.mixed-encoding")).map(|r| r.index).collect()
 }
 
-/// UTF-8 first and GB18030 after: the page decodes as GB18030 and the UTF-8 headline becomes
-/// mojibake (`鍏ㄥ尯鑰佸共…`) with no malformed sequence and no flag. A sensible result needs
-/// a design change: decoding line by line when the file is neither valid UTF-8 nor clean in one
-/// legacy encoding, or a low-confidence flag on the page.
+/// GB18030 text first and a UTF-8 paragraph after it: both parts are text (line by line), nothing
+/// is malformed, and the record that holds the UTF-8 paragraph is flagged. (Decoded as GB18030
+/// alone, the UTF-8 part was malformed sequences.)
 #[test]
-#[ignore = "design: mixed encodings need line-wise decoding or a low-confidence flag (see the issue-6 report)"]
-fn bug_mixed_encodings_utf8_first_are_not_flagged() {
-    let bytes = [format!("{HEADLINE}\n\n").into_bytes(), gb18030(BODY)].concat();
-    let out = process(&bytes).unwrap();
-    let readable = out.text.starts_with(HEADLINE) && out.text.contains("全区老干部情况通报会召开。");
-    let flagged = out.records.iter().any(|r| !r.flags.is_empty());
-    assert!(
-        readable || flagged,
-        "decoded as {} with no flag: {:?}",
-        out.encoding,
-        out.text.chars().take(20).collect::<String>()
-    );
+fn mixed_encodings_gb18030_first_decode_line_by_line() {
+    // (With CRLF line ends, the UTF-8 line moves down by the four bytes dropped before it.)
+    for end in ["\n", "\r\n"] {
+        let gb = gb18030(&format!("{HEADLINE}{end}{end}{BODY}{end}{end}"));
+        let bytes = [gb, format!("{BODY}{end}").into_bytes()].concat();
+        let out = process(&bytes).unwrap();
+        assert_eq!(out.encoding, "gb18030");
+        assert_eq!(out.text, format!("{HEADLINE}\n\n{BODY}\n\n{BODY}\n"));
+        assert_eq!(out.malformed, 0);
+        assert_eq!(out.utf8_lines.len(), 1);
+        assert_eq!(&out.text[out.utf8_lines[0].clone()], BODY);
+        let last = out.records.last().unwrap().index;
+        assert_eq!(mixed_flagged(&out), [last]);
+        audit::conservation(&out.text, &out.records).unwrap();
+    }
+}
+
+/// UTF-8 first and GB18030 after. Decoded as GB18030 alone, the UTF-8 headline was mojibake
+/// (`鍏ㄥ尯鑰佸共…`) with no malformed sequence and no flag; line by line, it is the headline,
+/// flagged, and the GB18030 lines are what they say, with CRLF line ends too.
+#[test]
+fn mixed_encodings_utf8_first_decode_line_by_line() {
+    for end in ["\n", "\r\n"] {
+        let bytes = [format!("{HEADLINE}{end}{end}").into_bytes(), gb18030(BODY)].concat();
+        let out = process(&bytes).unwrap();
+        assert_eq!(out.encoding, "gb18030");
+        assert_eq!(out.text, format!("{HEADLINE}\n\n{BODY}"));
+        assert_eq!(out.malformed, 0);
+        assert_eq!(out.utf8_lines.len(), 1);
+        assert_eq!(out.utf8_lines[0], 0..HEADLINE.len());
+        assert_eq!(out.records[0].headline.as_deref(), Some(HEADLINE));
+        assert_eq!(mixed_flagged(&out), [1]);
+        audit::conservation(&out.text, &out.records).unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
