@@ -136,6 +136,8 @@ struct Unit {
     lines: Range<usize>,
     block: usize,
     indent: bool,
+    /// Indented as paragraphs are (see [`PARAGRAPH_INDENT_COLUMNS`]), not further.
+    paragraph_indent: bool,
     single_line_block: bool,
     furniture: bool,
     label: bool,
@@ -614,8 +616,10 @@ fn make_unit(
     let ends_sentence = ends_sentence(rules, tail);
     let ends_credit = !furniture && !label && segment::ends_with_credit(rules, tail);
     let opens = !furniture && !label && segment::starts_item(rules, head, whole);
+    let first = &lines[r.start];
     Unit {
-        indent: lines[r.start].indent,
+        indent: first.indent,
+        paragraph_indent: first.indent && indent_columns(page, first) <= PARAGRAPH_INDENT_COLUMNS,
         lines: r,
         block,
         single_line_block,
@@ -628,6 +632,25 @@ fn make_unit(
         opens,
         text,
     }
+}
+
+/// The widest indentation of a paragraph's first line, in columns (an ideographic space is two,
+/// a tab four): two ideographic spaces or four spaces. A line set further in (a headline centred
+/// in its column) is not indented as a paragraph is.
+const PARAGRAPH_INDENT_COLUMNS: usize = 4;
+
+/// How far `line` is set in, in columns (see [`PARAGRAPH_INDENT_COLUMNS`]).
+fn indent_columns(page: &str, line: &Line) -> usize {
+    let start = page.as_bytes()[..line.content.start].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    page[start..line.content.start]
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => 2,
+            '\t' => 4,
+            c if is_zero_width(c) => 0,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Could this unit be a headline by its shape: one line, short, not a sentence, not cut
@@ -755,6 +778,8 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
                 && after_end(units, k - 1));
         p.headline[k] = next_block_start
             && after_end
+            // On a page whose paragraphs are indented, a line indented as they are is one.
+            && !(layout.indent_page && u.paragraph_indent)
             && headline_shaped(rules, u)
             && (p.starts[k + 1]
                 // Confirmed by a caption alone, a headline must be phrase-like, as a subhead is:
@@ -1268,6 +1293,22 @@ mod tests {
         let (ok, p) = chain_of("他们在太湖和漏\n\n湖一带调查水质。");
         assert!(!ok);
         assert!(p[0].1.contains("滆湖"), "{:?}", p[0].1);
+    }
+
+    #[test]
+    fn on_an_indented_page_a_line_indented_as_paragraphs_are_is_no_headline() {
+        let page = |line: &str| {
+            format!("全区召开会议\n\n　　本报讯 今天上午，全区召开会议。会议通报了全年工作。\n\n{line}\n\n　　新华社北京1月5日电 今天召开会议。\n")
+        };
+        // A short paragraph (cut before its sentence ended) before a dateline.
+        let p = paras(&page("　　与会同志一致表示"));
+        assert_eq!(p[2], (Role::Body, "与会同志一致表示".to_string()));
+        // A headline centred in the column, further in than a paragraph, is still one; so is one
+        // not indented at all.
+        for line in ["        水利项目开工", "水利项目开工"] {
+            let p = paras(&page(line));
+            assert_eq!(p[2], (Role::Headline, "水利项目开工".to_string()), "{line:?}");
+        }
     }
 
     #[test]

@@ -565,7 +565,10 @@ fn known_issue(first: &[Record], clean: &str, again: &[Record]) -> Option<&'stat
     }
     // A short one-line paragraph (headline-shaped) right before a dateline, a byline or a caption
     // is read as that item's headline: the clean page cannot say that it was not one (the first
-    // run saw it wrapped or cut, so not as a headline).
+    // run saw it wrapped or cut, so not as a headline). (Since a line indented as the paragraphs
+    // of an indented page are is no headline, this is about a fifth as frequent: the clean page
+    // indents its paragraphs. What is left are mostly photo news, whose headline and captions
+    // change places between the runs.)
     if again.iter().any(|r| r.headline.as_deref().is_some_and(|h| made_of_paragraphs(first, h))) {
         return Some("short-paragraph-read-as-headline");
     }
