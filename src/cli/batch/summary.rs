@@ -251,11 +251,21 @@ pub fn stats_table(t: &Timings) -> String {
     out
 }
 
+/// A page rate for people: whole pages a second, with a decimal below ten (a run of a few large
+/// pages reads `0.4`, not `0`).
+fn pages_per_s(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
 /// The one-line account printed at the end of a run.
 pub fn one_line(s: &Summary) -> String {
     let f = &s.files;
     let mut line = format!(
-        "newsmend: {} pages: {} processed, {} failed, {} records, {:.2} MB in {:.2} s ({:.2} MB/s, {:.0} pages/s)",
+        "newsmend: {} pages: {} processed, {} failed, {} records, {:.2} MB in {:.2} s ({:.2} MB/s, {} pages/s)",
         f.listed,
         f.processed,
         f.failed,
@@ -263,7 +273,7 @@ pub fn one_line(s: &Summary) -> String {
         s.bytes as f64 / 1e6,
         s.timings.wall_s,
         s.timings.mb_per_s,
-        s.timings.pages_per_s
+        pages_per_s(s.timings.pages_per_s)
     );
     if f.skipped_resume > 0 {
         line.push_str(&format!(", {} already done", f.skipped_resume));
@@ -285,6 +295,14 @@ pub fn one_line(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_page_rates_keep_a_decimal() {
+        assert_eq!(pages_per_s(0.38), "0.4");
+        assert_eq!(pages_per_s(9.94), "9.9");
+        assert_eq!(pages_per_s(35.2), "35");
+        assert_eq!(pages_per_s(28_571.4), "28571");
+    }
 
     #[test]
     fn tally_adds_up() {
