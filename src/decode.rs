@@ -23,13 +23,15 @@
 //! A page assembled from files in two encodings (a UTF-8 headline pasted over a GB18030 body) is
 //! neither valid UTF-8 nor, as a whole, any one legacy encoding: decoded as GB18030, the UTF-8
 //! part is mojibake (`鍏ㄥ尯…`) without a single malformed sequence. So on a page that is not
-//! UTF-8, the lines that are UTF-8 Chinese text (see [`utf8_chinese_chars`]) are found first;
-//! when they hold at least [`MIXED_MIN_CHARS`] characters, the page's encoding is detected on
-//! the other lines alone, the UTF-8 lines are decoded as UTF-8 and the rest in that encoding, and
-//! the records holding a UTF-8 line are flagged (`decode.mixed-encoding`). Legacy double-byte
-//! text is almost never valid UTF-8 over a whole line, and never as Chinese characters only.
-//! Decoding line by line is exact: no multi-byte sequence of an ASCII-compatible encoding that
-//! detection can choose holds the byte 0x0A, so every line starts with no decoder state.
+//! UTF-8, the lines that are UTF-8 Chinese text are found first: valid UTF-8 whose characters
+//! beyond ASCII are all CJK ideographs, CJK, full-width or general punctuation, or the middle dot,
+//! at least two a line. When they hold at least four characters, the page's encoding is
+//! detected on the other lines alone, the UTF-8 lines are decoded as UTF-8 and the rest in that
+//! encoding, and the records holding a UTF-8 line are flagged (`decode.mixed-encoding`). Legacy
+//! double-byte text is almost never valid UTF-8 over a whole line, and as Chinese characters only
+//! rarely and then on short lines (the thresholds' comments give the rates). Decoding line by
+//! line is exact: no multi-byte sequence of an ASCII-compatible encoding that detection can
+//! choose holds the byte 0x0A, so every line starts with no decoder state.
 
 use std::fmt;
 use std::ops::Range;
