@@ -413,7 +413,10 @@ fn detect_legacy(bytes: &[u8]) -> (&'static Encoding, Done) {
     // Each candidate is judged by how much of it reads as Chinese text, less a penalty for its
     // malformed sequences: a page with one damaged byte is still GB18030, not windows-1252
     // (which decodes any byte, into Latin-1 letters).
-    let score = |c: &(&'static Encoding, String, usize)| likeness(&c.1, c.2);
+    let score = |c: &(&'static Encoding, String, usize)| {
+        let chars = c.1.chars().count().max(1) as f64;
+        chinese_likeness(&c.1) - 3.0 * c.2 as f64 / chars
+    };
     let mut best = candidates.iter().position(|c| c.0 == guess).unwrap_or(0);
     for (i, c) in candidates.iter().enumerate() {
         if score(c) > score(&candidates[best]) + 0.05 {
@@ -618,12 +621,6 @@ fn utf8_sequence(b: &[u8]) -> Result<usize, Option<usize>> {
         }
     }
     Ok(len)
-}
-
-/// How much a decoded text reads as Chinese text, less a penalty for its `malformed` sequences.
-fn likeness(text: &str, malformed: usize) -> f64 {
-    let chars = text.chars().count().max(1) as f64;
-    chinese_likeness(text) - 3.0 * malformed as f64 / chars
 }
 
 /// Share of characters that are common Chinese text: CJK ideographs, CJK and full-width
