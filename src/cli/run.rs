@@ -175,7 +175,8 @@ fn run(args: &RunArgs) -> Result<u8, String> {
         if let Some(pause) = faults.pause_after_listing {
             std::thread::sleep(pause);
         }
-        let writer = AtomicWriter { faults, fsync: args.fsync, input_ids: listing.input_ids.take() };
+        let writer =
+            AtomicWriter { faults, fsync: args.fsync, input_ids: listing.input_ids.take(), named_temps: false };
         let dups = if out.is_some() { target::duplicates(&listing) } else { HashMap::new() };
         let ctx = Ctx { args, pipeline: &pipeline, listing: &listing, out: out.as_ref(), writer: &writer, dups };
         let stop = interrupt::install("pages");

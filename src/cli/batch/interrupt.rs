@@ -3,8 +3,10 @@
 //! files being written and exits at once with 130.
 //!
 //! Only SIGINT is handled (the `ctrlc` crate without its `termination` feature). SIGTERM and
-//! SIGKILL end the process at once: outputs are still never partial under their final names, but
-//! hidden `.newsmend-*.tmp` files may be left behind; they are safe to delete.
+//! SIGKILL end the process at once: outputs are still never partial under their final names. New
+//! outputs on Linux are unnamed files until whole, which vanish with the process; a rewrite of an
+//! existing output (or any output elsewhere) may leave a hidden `.newsmend-*.tmp` file behind,
+//! which is safe to delete.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

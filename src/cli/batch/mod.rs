@@ -16,10 +16,11 @@
 //!   checked to be a plain name, output directories are created one component at a time and a
 //!   symlink among them is refused, temp files are created with `O_EXCL`, and a target that is an
 //!   input file is refused. Two inputs mapping to one output: the second (in input order) fails.
-//! * **Atomic outputs** ([`write`]): each output is written to a hidden temp file in its final
-//!   directory (`.newsmend-<pid>-<seq>.tmp`, which can never be an output name since outputs end in
-//!   `.jsonl`) and renamed over the target. A reader never sees half a file; a failed write leaves
-//!   the previous output, if any, untouched.
+//! * **Atomic outputs** ([`write`]): each output is written to an unnamed file in its final
+//!   directory and linked under its name when whole (Linux), or to a hidden temp file there
+//!   (`.newsmend-<pid>-<seq>.tmp`, which can never be an output name since outputs end in
+//!   `.jsonl`) renamed over the target (a rewrite, other systems). A reader never sees half a
+//!   file; a failed write leaves the previous output, if any, untouched.
 //! * **Resume** ([`manifest`]): `OUT/.newsmend-manifest.json` records the tool version, the rules
 //!   fingerprint and the options that change records, plus the moment from which outputs were
 //!   made with those settings. An output counts as done when it is newer than that moment and
