@@ -72,21 +72,37 @@ impl AtomicWriter {
         let dir = target.parent().unwrap_or(Path::new("."));
         let n = self.faults.begin_write()?;
         #[cfg(target_os = "linux")]
-        if !self.named_temps {
-            if let Some(file) = unnamed::create(dir)? {
-                self.fill(n, &file, data)?;
-                match unnamed::link(&file, target) {
-                    Ok(()) => return Ok(()),
-                    // A rerun: the unnamed file gets a temp name, which replaces the target.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        let (tmp, ()) = new_temp(dir, |tmp| unnamed::link(&file, tmp))?;
-                        return rename_or_remove(&tmp, target);
+        if !self.named_temps && unnamed::usable() {
+            let refused = match unnamed::create(dir) {
+                Ok(file) => {
+                    self.fill(n, &file, data)?;
+                    match unnamed::link(&file, target) {
+                        Ok(()) => return Ok(()),
+                        // A rerun: the unnamed file gets a temp name, which replaces the target.
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                            let (tmp, ()) = new_temp(dir, |tmp| unnamed::link(&file, tmp))?;
+                            return rename_or_remove(&tmp, target);
+                        }
+                        Err(_) => true,
                     }
-                    Err(e) if unnamed::cannot_link(&e) => unnamed::give_up(),
-                    Err(e) => return Err(e),
                 }
+                Err(_) => true,
+            };
+            // Making or naming the unnamed file failed: a filesystem without them, a sandbox
+            // that refuses links through /proc, or a directory that refuses any new file. The
+            // named way tells which: if it works, unnamed files are given up for the rest of the
+            // run; if it fails too, its error is the write's, and the next write tries again.
+            let result = self.write_named(n, dir, target, data);
+            if refused && result.is_ok() {
+                unnamed::give_up();
             }
+            return result;
         }
+        self.write_named(n, dir, target, data)
+    }
+
+    /// Writes through a named temp file in `dir`, renamed over `target`.
+    fn write_named(&self, n: u64, dir: &Path, target: &Path, data: &[u8]) -> io::Result<()> {
         let (tmp, file) = new_temp(dir, |tmp| OpenOptions::new().write(true).create_new(true).open(tmp))?;
         match self.fill(n, &file, data) {
             Ok(()) => rename_or_remove(&tmp, target),
@@ -182,31 +198,25 @@ mod unnamed {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::OnceLock;
 
-    /// Cleared for the rest of the process at the first sign that this system cannot make or
-    /// name unnamed files; writes then take named temp files.
+    /// Cleared for the rest of the process once a named temp file worked where an unnamed one
+    /// did not.
     static USABLE: AtomicBool = AtomicBool::new(true);
+
+    /// Are unnamed files worth trying? Naming one goes through /proc (`linkat` with
+    /// `AT_EMPTY_PATH` would need a capability).
+    pub fn usable() -> bool {
+        static PROC: OnceLock<bool> = OnceLock::new();
+        USABLE.load(Ordering::Relaxed) && *PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+    }
 
     pub fn give_up() {
         USABLE.store(false, Ordering::Relaxed);
     }
 
-    /// An unnamed file in `dir`, or `None` where the system cannot make one.
-    pub fn create(dir: &Path) -> io::Result<Option<File>> {
-        // Naming goes through /proc (`linkat` with `AT_EMPTY_PATH` would need a capability).
-        static PROC: OnceLock<bool> = OnceLock::new();
-        if !USABLE.load(Ordering::Relaxed) || !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
-            return Ok(None);
-        }
-        match OpenOptions::new().write(true).mode(0o666).custom_flags(libc::O_TMPFILE).open(dir) {
-            Ok(file) => Ok(Some(file)),
-            // EOPNOTSUPP: the filesystem has no unnamed files; EISDIR or EINVAL: a kernel from
-            // before them (it reads the flag as O_DIRECTORY).
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => {
-                give_up();
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+    /// An unnamed file in `dir`. (It fails with EOPNOTSUPP on a filesystem without them, and
+    /// with EISDIR or EINVAL on a kernel from before them, which reads the flag as O_DIRECTORY.)
+    pub fn create(dir: &Path) -> io::Result<File> {
+        OpenOptions::new().write(true).mode(0o666).custom_flags(libc::O_TMPFILE).open(dir)
     }
 
     /// Gives the unnamed `file` the name `to`. Fails with `AlreadyExists` if `to` exists.
@@ -223,12 +233,6 @@ mod unnamed {
         } else {
             Err(io::Error::last_os_error())
         }
-    }
-
-    /// Does this `link` error say that this system cannot name unnamed files (rather than that
-    /// this write failed)? A sandbox or security module may refuse links through /proc.
-    pub fn cannot_link(e: &io::Error) -> bool {
-        matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EPERM | libc::ENOSYS | libc::EOPNOTSUPP))
     }
 }
 
@@ -300,7 +304,7 @@ mod tests {
     #[test]
     fn unnamed_files_are_linked_under_their_name() {
         let tmp = tempfile::tempdir().unwrap();
-        let Ok(Some(file)) = unnamed::create(tmp.path()) else {
+        let Ok(file) = unnamed::create(tmp.path()) else {
             eprintln!("skipped: no unnamed files in {}", tmp.path().display());
             return;
         };
