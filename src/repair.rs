@@ -782,10 +782,12 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
             && !(layout.indent_page && u.paragraph_indent)
             && headline_shaped(rules, u)
             && (p.starts[k + 1]
-                // Confirmed by a caption alone, a headline must be phrase-like, as a subhead is:
-                // a line with a comma before a caption is more often the caption's first line.
-                || (p.caption[k + 1] && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| s.shape.has_never(w))))
-                || caption_follows(units, p, k + 1));
+                // Confirmed by a caption alone (right after it, or after a short text that ends a
+                // sentence: a caption in two paragraphs), a headline must be phrase-like, as a
+                // subhead is: a line with a comma before a caption is more often the caption's
+                // first line.
+                || ((p.caption[k + 1] || caption_follows(units, p, k + 1))
+                    && !u.whole().is_some_and(|w| rules.subhead.as_ref().is_some_and(|s| s.shape.has_never(w)))));
         if next_block_start && !p.headline[k] {
             p.joins[k] = can_join(rules, units, k, layout, p);
         }
@@ -1317,6 +1319,19 @@ mod tests {
         let p = paras(page);
         assert_eq!(p[0], (Role::Headline, "春到滨江".to_string()));
         assert_eq!(p[1], (Role::Body, "市民在公园观赏樱花盛开的景象。（周小川摄）".to_string()));
+    }
+
+    /// Confirmed by a caption alone, a headline is phrase-like whether the caption comes right
+    /// after it or after a short text: a line with a comma is not one either way.
+    #[test]
+    fn before_a_caption_a_line_with_a_comma_is_no_headline() {
+        for between in ["", "市民在公园观赏樱花。\n\n"] {
+            let page = |first: &str| format!("{first}\n\n{between}图为盛开的樱花。（周小川摄）\n");
+            let p = paras(&page("春到滨江"));
+            assert_eq!(p[0], (Role::Headline, "春到滨江".to_string()), "{between:?}");
+            let p = paras(&page("春到滨江，游人如织"));
+            assert_ne!(p[0].0, Role::Headline, "{between:?}: {p:?}");
+        }
     }
 
     #[test]

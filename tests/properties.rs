@@ -556,13 +556,6 @@ fn known_issue(first: &[Record], clean: &str, again: &[Record]) -> Option<&'stat
     }) {
         return Some("halfwidth-at-paragraph-edge");
     }
-    // A headline with `，` is taken before a caption that came in two paragraphs
-    // (`caption_follows`), never before a caption in one (`p.caption[k + 1] && !contains('，')`),
-    // so photo news read the first way is read the second way on the clean page.
-    if first.iter().any(|r| r.kind == newsmend::Kind::Photo && r.headline.as_deref().is_some_and(|h| h.contains('，')))
-    {
-        return Some("photo-headline-with-comma");
-    }
     // A short one-line paragraph (headline-shaped) right before a dateline, a byline or a caption
     // is read as that item's headline: the clean page cannot say that it was not one (the first
     // run saw it wrapped or cut, so not as a headline). (Since a line indented as the paragraphs
