@@ -809,6 +809,12 @@ fn make_plan(rules: &CompiledRules, units: &[Unit], layout: PageLayout, p: &mut 
                 join_preview(End::Tail, Cow::Borrowed(u.tail()), after_tail, next_len > PREVIEW_BYTES, &mut spare);
             let head = join_preview(End::Head, Cow::Borrowed(u.head()), after_head, own > PREVIEW_BYTES, &mut spare);
             p.starts[k] = plain && segment::starts_item(rules, &head, None);
+            // A line that joined a headline as its first line, and with it opens an item, was a
+            // dateline cut by the break (`本报|讯 …`), not a headline in two lines: the chain is
+            // the opening of an item. (Read from the text alone, on the clean page, it is one.)
+            if p.starts[k] && p.headline[p.chain_end[k]] {
+                p.headline[p.chain_end[k]] = false;
+            }
             p.caption[k] = plain && !p.starts[k] && !p.headline[k] && segment::ends_with_credit(rules, &tail);
             (next_head, next_tail) = (head, tail);
             next_len += own;
@@ -889,8 +895,9 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
         return false;
     }
     // A headline starts something new; only the line of a headline before it (a headline set in
-    // two lines) joins it.
-    if p.headline[k + 1] {
+    // two lines) joins it. The same holds before the first line of a headline set in two lines:
+    // text does not join it.
+    if p.headline[p.chain_end[k + 1]] {
         return headline_shaped(rules, a) && after_end(units, k) && !a.ends_sentence;
     }
     if b.head().chars().next().is_some_and(|c| rules.is_non_initial(c)) {
@@ -1332,6 +1339,28 @@ mod tests {
             let p = paras(&page("春到滨江，游人如织"));
             assert_ne!(p[0].0, Role::Headline, "{between:?}: {p:?}");
         }
+    }
+
+    /// `本报|讯 …` before an item: the short first line joins what looks like a headline, and
+    /// together they open an item; that is a dateline cut by the break, not a headline.
+    #[test]
+    fn a_dateline_cut_by_a_break_is_no_headline_in_two_lines() {
+        let p = paras("新华社北京1月5日电 全区召开会议。\n\n本报\n\n讯 今天天气晴！\n\n本报讯 今天召开会议。\n");
+        assert_eq!(p[1], (Role::Body, "本报讯今天天气晴！".to_string()), "{p:?}");
+        // A headline in two lines is still one.
+        let p = paras("新华社北京1月5日电 全区召开会议。\n\n重点项目\n\n今天开工\n\n本报讯 今天召开会议。\n");
+        assert_eq!(p[1], (Role::Headline, "重点项目今天开工".to_string()), "{p:?}");
+    }
+
+    /// On an indented page a line that is not indented continues the paragraph before it, but
+    /// not when it is the first line of a headline in two lines: the text would become part of
+    /// the headline.
+    #[test]
+    fn text_does_not_join_the_first_line_of_a_headline_in_two_lines() {
+        let page = "　　本报讯 今天全区召开会议。\n\n报刊传递金信息\n\n中国代表团离京访美\n\n　　新华社北京1月11日电 今天离开这里。\n";
+        let p = paras(page);
+        assert_eq!(p[0], (Role::Body, "本报讯今天全区召开会议。".to_string()), "{p:?}");
+        assert_eq!(p[1], (Role::Headline, "报刊传递金信息中国代表团离京访美".to_string()), "{p:?}");
     }
 
     #[test]
