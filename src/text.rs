@@ -125,11 +125,7 @@ fn byte_lines_portable<F: FnMut(Range<usize>)>(bytes: &[u8], line: &mut F) {
 
 /// [`for_each_line`] on any CPU: a line feed search and a count per line.
 fn lines_portable<F: FnMut(Range<usize>, usize)>(s: &str, line: &mut F) {
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', s.as_bytes()).chain(std::iter::once(s.len())) {
-        line(start..end, char_len(&s[start..end]));
-        start = end + 1;
-    }
+    byte_lines_portable(s.as_bytes(), &mut |r: Range<usize>| line(r.clone(), char_len(&s[r])));
 }
 
 /// [`for_each_line`] with SSE2 and `popcnt`.
@@ -321,17 +317,7 @@ mod tests {
     fn byte_lines_are_split_as_one_by_one() {
         // Any bytes: line feeds at every offset of the sixteen-byte blocks, bytes that are no
         // UTF-8, continuation bytes alone.
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..4000 {
-            let len = (rng % 70) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    [b'\n', b'a', 0x80, 0xBF, 0xC2, 0xE4, 0xFF, 0xB0][(rng % 8) as usize]
-                })
-                .collect();
+        for bytes in random_byte_strings(&[b'\n', b'a', 0x80, 0xBF, 0xC2, 0xE4, 0xFF, 0xB0], 4000, 70) {
             let mut want = Vec::new();
             let mut start = 0;
             for piece in bytes.split(|&b| b == b'\n') {
