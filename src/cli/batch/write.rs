@@ -81,7 +81,7 @@ impl AtomicWriter {
                         // A rerun: the unnamed file gets a temp name, which replaces the target.
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                             let (tmp, ()) = new_temp(dir, |tmp| unnamed::link(&file, tmp))?;
-                            return rename_or_remove(&tmp, target);
+                            return settle(&tmp, fs::rename(&tmp, target));
                         }
                         Err(_) => true,
                     }
@@ -104,14 +104,10 @@ impl AtomicWriter {
     /// Writes through a named temp file in `dir`, renamed over `target`.
     fn write_named(&self, n: u64, dir: &Path, target: &Path, data: &[u8]) -> io::Result<()> {
         let (tmp, file) = new_temp(dir, |tmp| OpenOptions::new().write(true).create_new(true).open(tmp))?;
-        match self.fill(n, &file, data) {
-            Ok(()) => rename_or_remove(&tmp, target),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                unregister(&tmp);
-                Err(e)
-            }
-        }
+        let filled = self.fill(n, &file, data);
+        // Closed before the rename: some systems (Windows) refuse to rename an open file.
+        drop(file);
+        settle(&tmp, filled.and_then(|()| fs::rename(&tmp, target)))
     }
 
     fn fill(&self, n: u64, file: &File, data: &[u8]) -> io::Result<()> {
@@ -160,9 +156,9 @@ fn new_temp<T>(dir: &Path, make: impl Fn(&Path) -> io::Result<T>) -> io::Result<
     }
 }
 
-/// Renames the registered temp file `tmp` over `target`, or removes it if that fails.
-fn rename_or_remove(tmp: &Path, target: &Path) -> io::Result<()> {
-    let result = fs::rename(tmp, target);
+/// Ends the life of the registered temp file `tmp`, given what became of it: renamed over its
+/// target (`Ok`), or not, and then removed.
+fn settle(tmp: &Path, result: io::Result<()>) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(tmp);
     }
@@ -249,11 +245,7 @@ mod tests {
     use super::*;
 
     fn leftovers(dir: &Path) -> Vec<String> {
-        fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".tmp"))
-            .collect()
+        entries(dir).into_iter().filter(|n| n.ends_with(".tmp")).collect()
     }
 
     /// Every test runs with unnamed files (where the system has them) and with named temp files.
