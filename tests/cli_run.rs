@@ -665,18 +665,11 @@ fn file_deleted_between_listing_and_reading() {
 #[test]
 fn ctrl_c_stops_cleanly_and_resume_finishes() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    let out = tmp.path().join("out");
-    let n = 1500;
-    for i in 0..n {
-        write(&input.join(format!("d{}/p{i:04}.txt", i % 10)), long_page(i));
-    }
+    let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
+    let n = long_tree(&input);
     let mut child =
         newsmend().args(["run", p(&input), "-o", p(&out), "-j", "1", "-q"]).stderr(Stdio::piped()).spawn().unwrap();
-    let start = Instant::now();
-    while files_under(&out) < 20 && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_outputs(&out);
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("stops after Ctrl-C");
@@ -690,7 +683,7 @@ fn ctrl_c_stops_cleanly_and_resume_finishes() {
     assert_eq!(s["complete"], false);
     let done = s["files"]["processed"].as_u64().unwrap();
     assert!(s["files"]["not_started"].as_u64().unwrap() > 0);
-    assert_eq!(done + s["files"]["not_started"].as_u64().unwrap(), n as u64);
+    assert_eq!(done + s["files"]["not_started"].as_u64().unwrap(), n);
     assert!(temp_files(&out).is_empty());
     assert_outputs_whole(&out);
     let written = files(&out).into_keys().filter(|k| k.extension().is_some_and(|e| e == "jsonl")).count() as u64;
@@ -709,17 +702,10 @@ fn ctrl_c_stops_cleanly_and_resume_finishes() {
 #[test]
 fn a_killed_run_leaves_whole_outputs_and_no_temp_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("in");
-    let out = tmp.path().join("out");
-    let n = 1500;
-    for i in 0..n {
-        write(&input.join(format!("d{}/p{i:04}.txt", i % 10)), long_page(i));
-    }
+    let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
+    let n = long_tree(&input);
     let mut child = newsmend().args(["run", p(&input), "-o", p(&out), "-j", "2", "-q"]).spawn().unwrap();
-    let start = Instant::now();
-    while files_under(&out) < 20 && start.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_outputs(&out);
     child.kill().unwrap();
     let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("a killed process ends");
     // (A run that wrote its summary had finished its pages before the signal arrived.)
@@ -734,7 +720,25 @@ fn a_killed_run_leaves_whole_outputs_and_no_temp_file() {
     let s = summary(&out);
     let skipped = s["files"]["skipped_resume"].as_u64().unwrap();
     assert!(skipped >= 20, "the outputs written before the kill are kept: {skipped}");
-    assert_eq!(s["files"]["processed"].as_u64().unwrap() + skipped, n as u64);
+    assert_eq!(s["files"]["processed"].as_u64().unwrap() + skipped, n);
+}
+
+/// 1,500 pages of about 10 KB in ten directories, for runs that must last long enough to be
+/// interrupted; returns how many.
+fn long_tree(input: &Path) -> u64 {
+    let n = 1500;
+    for i in 0..n {
+        write(&input.join(format!("d{}/p{i:04}.txt", i % 10)), long_page(i));
+    }
+    n as u64
+}
+
+/// Waits (at most a minute) until a run into `out` has written 20 outputs.
+fn wait_for_outputs(out: &Path) {
+    let start = Instant::now();
+    while files_under(out) < 20 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn files_under(dir: &Path) -> usize {
