@@ -207,12 +207,18 @@ fn lines_into(page: &str, out: &mut Vec<Line>) {
 fn line(page: &str, range: Range<usize>, chars: usize) -> Line {
     let piece = &page[range.clone()];
     // Most lines start and end with a character that cannot be a space, a zero-width character
-    // or a carriage return: told by one byte at each end (the first byte of every such character
-    // is one of these), without decoding.
+    // or a carriage return. The first byte of every such character is one of `may_be_space`'s,
+    // so one byte at each end tells most lines; only a line whose end starts with one of them
+    // (`。` and `，` do, as the ideographic space does) has that character decoded.
     let may_be_space = |lead: u8| matches!(lead, b' ' | b'\t' | b'\r' | 0xC2 | 0xE2 | 0xE3 | 0xEF);
+    let blank = |c: char| is_hspace(c) || is_zero_width(c);
     let bytes = piece.as_bytes();
-    let last_lead = bytes.iter().rposition(|&b| b & 0xC0 != 0x80);
-    if !bytes.first().is_some_and(|&b| may_be_space(b)) && !last_lead.is_some_and(|i| may_be_space(bytes[i])) {
+    let starts_blank = bytes.first().is_some_and(|&b| may_be_space(b)) && piece.chars().next().is_some_and(blank);
+    let ends_blank = bytes
+        .iter()
+        .rposition(|&b| b & 0xC0 != 0x80)
+        .is_some_and(|i| may_be_space(bytes[i]) && piece[i..].chars().next().is_some_and(|c| blank(c) || c == '\r'));
+    if !starts_blank && !ends_blank {
         return Line { content: range, indent: false, width: chars };
     }
     line_trimmed(piece, range, chars)
