@@ -673,13 +673,13 @@ fn skip_plain(rules: &CompiledRules, ascii: &[bool; 128], bytes: &[u8], mut i: u
         if let Some(word) = bytes.get(i..i + 8) {
             let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
             if w & 0xF0 == 0xE0 && (w >> 24) & 0xF0 == 0xE0 {
-                // A three-byte sequence 1110aaaa 10bbbbbb 10cccccc is code point aaaabbbbbbcccccc:
-                // aaaabbbbbb picks the bitmap's word, cccccc the bit in it.
-                let first = rules.bmp_attention_word((w & 0x0F) << 6 | (w >> 8 & 0x3F)) >> (w >> 16 & 0x3F);
+                // A sequence's first two bytes pick the bitmap's word, its third the bit in it
+                // (the shift is taken modulo 64: the third byte's low six bits).
+                let first = rules.utf8_attention_word(w).wrapping_shr((w >> 16) as u32);
                 if first & 1 != 0 {
                     return i;
                 }
-                let second = rules.bmp_attention_word((w >> 24 & 0x0F) << 6 | (w >> 32 & 0x3F)) >> (w >> 40 & 0x3F);
+                let second = rules.utf8_attention_word(w >> 24).wrapping_shr((w >> 40) as u32);
                 if second & 1 != 0 {
                     return i + 3;
                 }
