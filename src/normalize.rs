@@ -665,29 +665,35 @@ pub(crate) fn ascii_attention_table(rules: &CompiledRules) -> [bool; 128] {
 /// bitmap, without decoding them into `char`s. Stops at anything else (the caller decides it).
 #[inline]
 fn skip_plain(rules: &CompiledRules, ascii: &[bool; 128], bytes: &[u8], mut i: usize) -> usize {
+    // Bytes 0 and 3 of a word, and what they are when they lead two three-byte sequences.
+    const LEADS: u64 = 0xF000_00F0;
+    const THREE_BYTE_LEADS: u64 = 0xE000_00E0;
     let n = bytes.len();
+    // Where a word of eight bytes no longer fits.
+    let words_end = n.saturating_sub(7);
     while i < n {
         // Two three-byte characters at a time, read as one word: Chinese text is long runs of
-        // them, and this is the loop every byte of it goes through. (The text is valid UTF-8, so
-        // a lead byte E0..EF is followed by its two continuation bytes.)
-        if let Some(word) = bytes.get(i..i + 8) {
-            let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-            if w & 0xF0 == 0xE0 && (w >> 24) & 0xF0 == 0xE0 {
-                // A sequence's first two bytes pick the bitmap's word, its third the bit in it
-                // (the shift is taken modulo 64: the third byte's low six bits).
-                let first = rules.utf8_attention_word(w).wrapping_shr((w >> 16) as u32);
-                if first & 1 != 0 {
-                    return i;
-                }
-                let second = rules.utf8_attention_word(w >> 24).wrapping_shr((w >> 40) as u32);
-                if second & 1 != 0 {
-                    return i + 3;
-                }
-                i += 6;
-                continue;
+        // them (49 bytes between two characters that need attention, on average), and this is
+        // the loop every byte of them goes through. One test for both lead bytes and one for both
+        // lookups. (The text is valid UTF-8, so a lead byte E0..EF is followed by its two
+        // continuation bytes.)
+        while i < words_end {
+            // SAFETY: `i + 8 <= n` (`i < n - 7`): the eight bytes are in `bytes`. (Read without
+            // the bounds check that slicing repeats, a quarter of this loop's instructions.)
+            let w = u64::from_le(unsafe { bytes.as_ptr().add(i).cast::<u64>().read_unaligned() });
+            if w & LEADS != THREE_BYTE_LEADS {
+                break;
             }
+            // A sequence's first two bytes pick the bitmap's word, its third the bit in it (the
+            // shift is taken modulo 64: the third byte's low six bits).
+            let first = rules.utf8_attention_word(w).wrapping_shr((w >> 16) as u32);
+            let second = rules.utf8_attention_word(w >> 24).wrapping_shr((w >> 40) as u32);
+            if (first | second) & 1 != 0 {
+                return if first & 1 != 0 { i } else { i + 3 };
+            }
+            i += 6;
         }
-        let b = bytes[i];
+        let Some(&b) = bytes.get(i) else { break };
         if b < 0x80 {
             if ascii[b as usize] {
                 return i;
@@ -870,6 +876,34 @@ mod tests {
         }
         assert_eq!(plain_counts, kept_counts);
         assert!(kept_counts.iter().sum::<u64>() >= 5, "{kept_counts:?}");
+    }
+
+    #[test]
+    fn plain_stretches_end_where_a_character_needs_attention() {
+        let rules = rules();
+        let ascii = &rules.ascii_attention;
+        // What skip_plain must give: the first character at or after `from` that needs attention
+        // or is neither ASCII nor three bytes long.
+        let reference = |s: &str, from: usize| {
+            s[from..]
+                .char_indices()
+                .find(
+                    |&(_, c)| {
+                        if c.is_ascii() {
+                            ascii[c as usize]
+                        } else {
+                            c.len_utf8() != 3 || rules.needs_attention(c)
+                        }
+                    },
+                )
+                .map_or(s.len(), |(k, _)| from + k)
+        };
+        let pieces = ["全", "区", "国家统计局", "，", "。", "１", "\u{3000}", "a", "7", "é", "𠀀", "\u{200B}", "％"];
+        for s in crate::text::random_texts(&pieces, 3000, 30) {
+            for from in (0..=s.len()).filter(|&k| s.is_char_boundary(k)) {
+                assert_eq!(skip_plain(&rules, ascii, s.as_bytes(), from), reference(&s, from), "{s:?} from {from}");
+            }
+        }
     }
 
     #[test]
