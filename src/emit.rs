@@ -269,8 +269,8 @@ fn find_escape_portable(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// [`find_escape`] with AVX2. The bytes after the last whole block of 32 are read as the last
-/// 32 bytes of `bytes` (overlapping what was read, the bytes before `i` masked out), when there
-/// are that many.
+/// 32 bytes of `bytes` (overlapping what was read, the bytes before `i` masked out); a string of
+/// 16 to 31 bytes as two overlapping blocks of 16 (SSE2), a shorter one a byte at a time.
 ///
 /// # Safety
 ///
@@ -281,7 +281,22 @@ unsafe fn find_escape_avx2(bytes: &[u8], mut i: usize) -> usize {
     use std::arch::x86_64::*;
     let n = bytes.len();
     if n < 32 {
-        return find_escape_portable(bytes, i);
+        if n < 16 {
+            return find_escape_portable(bytes, i);
+        }
+        // 16 to 31 bytes (most headlines, datelines and names): its first 16 and its last 16.
+        let escapes16 = |at: usize| {
+            // SAFETY: `at + 16 <= n`; the load needs no alignment.
+            let v = unsafe { _mm_loadu_si128(bytes.as_ptr().add(at).cast()) };
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+            let marks = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            );
+            _mm_movemask_epi8(_mm_or_si128(control, marks)) as u32
+        };
+        let mask = (escapes16(0) | escapes16(n - 16) << (n - 16)) & (u32::MAX << i.min(31));
+        return if mask != 0 { mask.trailing_zeros() as usize } else { n };
     }
     let quote = _mm256_set1_epi8(b'"' as i8);
     let backslash = _mm256_set1_epi8(b'\\' as i8);
