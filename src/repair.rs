@@ -30,7 +30,8 @@ use crate::record::Flag;
 use crate::rules::CompiledRules;
 use crate::segment;
 use crate::text::{
-    char_len, for_each_line, head_bytes, head_chars, is_cjk, is_han, is_hspace, is_zero_width, tail_bytes, tail_chars,
+    char_len, ends_with_blank_or_cr, for_each_line, head_bytes, head_chars, is_cjk, is_han, is_hspace, is_zero_width,
+    starts_with_blank, tail_bytes, tail_chars,
 };
 
 thread_local! {
@@ -208,41 +209,10 @@ fn line(page: &str, range: Range<usize>, chars: usize) -> Line {
     // Most lines start and end with a character that is no space, zero-width character or
     // carriage return: told by the bytes at each end, without decoding.
     let bytes = &page.as_bytes()[range.clone()];
-    if !starts_blank(bytes) && !ends_blank(bytes) {
+    if !starts_with_blank(bytes) && !ends_with_blank_or_cr(bytes) {
         return Line { content: range, indent: false, width: chars };
     }
     line_trimmed(&page[range.clone()], range, chars)
-}
-
-/// Does UTF-8 `bytes` start with a horizontal space or a zero-width character (`is_hspace`,
-/// `is_zero_width`)? Their encodings: ASCII space and tab, C2 A0, E2 80 80..8D (U+2000..U+200D),
-/// E2 80 AF, E2 81 9F, E2 81 A0, E3 80 80 and EF BB BF. (A test holds this to the two classes.)
-#[inline]
-fn starts_blank(bytes: &[u8]) -> bool {
-    matches!(
-        bytes,
-        [b' ' | b'\t', ..]
-            | [0xC2, 0xA0, ..]
-            | [0xE2, 0x80, 0x80..=0x8D | 0xAF, ..]
-            | [0xE2, 0x81, 0x9F | 0xA0, ..]
-            | [0xE3, 0x80, 0x80, ..]
-            | [0xEF, 0xBB, 0xBF, ..]
-    )
-}
-
-/// Does UTF-8 `bytes` end with a horizontal space, a zero-width character or a carriage return?
-/// (The lead bytes matched are never continuation bytes, so a match is a whole character.)
-#[inline]
-fn ends_blank(bytes: &[u8]) -> bool {
-    matches!(
-        bytes,
-        [.., b' ' | b'\t' | b'\r']
-            | [.., 0xC2, 0xA0]
-            | [.., 0xE2, 0x80, 0x80..=0x8D | 0xAF]
-            | [.., 0xE2, 0x81, 0x9F | 0xA0]
-            | [.., 0xE3, 0x80, 0x80]
-            | [.., 0xEF, 0xBB, 0xBF]
-    )
 }
 
 /// [`line`] for a line that may start or end with spaces: its indentation and trailing spaces
@@ -1197,22 +1167,6 @@ mod tests {
         assert!(capacity() > 100);
         paragraphs(&r, &"全区召开会议。\n".repeat(20_000), &mut Scratch::default(), &mut EditLog::muted());
         assert_eq!(capacity(), 0);
-    }
-
-    #[test]
-    fn blank_ends_are_told_by_bytes_as_by_characters() {
-        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
-            let blank = is_hspace(c) || is_zero_width(c);
-            let mut buf = [0u8; 4];
-            let c_bytes = c.encode_utf8(&mut buf).as_bytes();
-            for other in ["", "x", "全"] {
-                let starting = [c_bytes, other.as_bytes()].concat();
-                let ending = [other.as_bytes(), c_bytes].concat();
-                assert_eq!(starts_blank(&starting), blank, "{c:?}");
-                assert_eq!(ends_blank(&ending), blank || c == '\r', "{c:?}");
-            }
-        }
-        assert!(!starts_blank(b"") && !ends_blank(b""));
     }
 
     #[test]

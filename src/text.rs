@@ -61,6 +61,39 @@ pub fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
+/// Does UTF-8 `bytes` start with a horizontal space or a zero-width character ([`is_hspace`],
+/// [`is_zero_width`]), told by its bytes without decoding? Their encodings: ASCII space and tab,
+/// C2 A0, E2 80 80..8D (U+2000..U+200D), E2 80 AF, E2 81 9F, E2 81 A0, E3 80 80 and EF BB BF.
+/// (Kept beside the two classes, and held to them by a test: a change to one is a change to
+/// both.)
+#[inline]
+pub(crate) fn starts_with_blank(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [b' ' | b'\t', ..]
+            | [0xC2, 0xA0, ..]
+            | [0xE2, 0x80, 0x80..=0x8D | 0xAF, ..]
+            | [0xE2, 0x81, 0x9F | 0xA0, ..]
+            | [0xE3, 0x80, 0x80, ..]
+            | [0xEF, 0xBB, 0xBF, ..]
+    )
+}
+
+/// Does UTF-8 `bytes` end with a horizontal space, a zero-width character or a carriage return?
+/// (The lead bytes matched are never continuation bytes, so a match is a whole character.)
+#[inline]
+pub(crate) fn ends_with_blank_or_cr(bytes: &[u8]) -> bool {
+    matches!(
+        bytes,
+        [.., b' ' | b'\t' | b'\r']
+            | [.., 0xC2, 0xA0]
+            | [.., 0xE2, 0x80, 0x80..=0x8D | 0xAF]
+            | [.., 0xE2, 0x81, 0x9F | 0xA0]
+            | [.., 0xE3, 0x80, 0x80]
+            | [.., 0xEF, 0xBB, 0xBF]
+    )
+}
+
 /// Number of chars in `s` (not bytes).
 ///
 /// Counted eight bytes at a time as the bytes that do not continue a character (continuation
@@ -387,6 +420,22 @@ mod tests {
             byte_lines_portable(&bytes, &mut |r| portable.push(r));
             assert_eq!(portable, want, "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn blank_ends_are_told_by_bytes_as_by_characters() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let blank = is_hspace(c) || is_zero_width(c);
+            let mut buf = [0u8; 4];
+            let c_bytes = c.encode_utf8(&mut buf).as_bytes();
+            for other in ["", "x", "全"] {
+                let starting = [c_bytes, other.as_bytes()].concat();
+                let ending = [other.as_bytes(), c_bytes].concat();
+                assert_eq!(starts_with_blank(&starting), blank, "{c:?}");
+                assert_eq!(ends_with_blank_or_cr(&ending), blank || c == '\r', "{c:?}");
+            }
+        }
+        assert!(!starts_with_blank(b"") && !ends_with_blank_or_cr(b""));
     }
 
     #[test]
