@@ -630,9 +630,9 @@ pub struct CompiledRules {
     /// One bit per BMP code point: does normalization have anything to do with it (a table
     /// action, a number sign, a space)? Laid out by the code point's UTF-8 bytes rather than in
     /// code point order (see [`CompiledRules::utf8_attention_word`]), so that the hot loop finds
-    /// a three-byte character's word with one mask of its first two bytes. 128 KiB, of which
-    /// 8 KiB hold all code points; the lines Chinese text reads stay in the L1 cache, where the
-    /// action table (512 KiB) would not.
+    /// a three-byte character's word with one mask of its first two bytes. 126 KiB (16,144
+    /// words), of which 8 KiB hold all code points; the lines Chinese text reads stay in the L1
+    /// cache, where the action table (512 KiB) would not.
     attention: Box<[u64; ATTENTION_WORDS]>,
     /// First characters of the lexicon's entries (after normalization).
     lexicon_first: std::collections::HashSet<char>,
