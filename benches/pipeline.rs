@@ -41,7 +41,7 @@ mod corpus;
 /// a run.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: newsmend::alloc::Mimalloc = newsmend::alloc::Mimalloc;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

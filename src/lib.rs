@@ -17,6 +17,8 @@
 //! Everything that is specific to Chinese newspapers lives in [`rules`], loaded from data files.
 //! [`Pipeline`] ties the stages together; the CLI, the tests and the benchmarks all go through it.
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod audit;
 pub mod decode;
 pub mod edits;
