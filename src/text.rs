@@ -61,37 +61,38 @@ pub fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
-/// Does UTF-8 `bytes` start with a horizontal space or a zero-width character ([`is_hspace`],
-/// [`is_zero_width`]), told by its bytes without decoding? Their encodings: ASCII space and tab,
-/// C2 A0, E2 80 80..8D (U+2000..U+200D), E2 80 AF, E2 81 9F, E2 81 A0, E3 80 80 and EF BB BF.
-/// (Kept beside the two classes, and held to them by a test: a change to one is a change to
-/// both.)
+/// The length in bytes of the horizontal space or zero-width character ([`is_hspace`],
+/// [`is_zero_width`]) that UTF-8 `bytes` starts with, or 0: told by its bytes without decoding.
+/// Their encodings: ASCII space and tab, C2 A0, E2 80 80..8D (U+2000..U+200D), E2 80 AF,
+/// E2 81 9F, E2 81 A0, E3 80 80 and EF BB BF. (Kept beside the two classes, and held to them by
+/// a test: a change to one is a change to both.)
 #[inline]
-pub(crate) fn starts_with_blank(bytes: &[u8]) -> bool {
-    matches!(
-        bytes,
-        [b' ' | b'\t', ..]
-            | [0xC2, 0xA0, ..]
-            | [0xE2, 0x80, 0x80..=0x8D | 0xAF, ..]
-            | [0xE2, 0x81, 0x9F | 0xA0, ..]
-            | [0xE3, 0x80, 0x80, ..]
-            | [0xEF, 0xBB, 0xBF, ..]
-    )
+pub(crate) fn leading_blank_len(bytes: &[u8]) -> usize {
+    match bytes {
+        [b' ' | b'\t', ..] => 1,
+        [0xC2, 0xA0, ..] => 2,
+        [0xE2, 0x80, 0x80..=0x8D | 0xAF, ..]
+        | [0xE2, 0x81, 0x9F | 0xA0, ..]
+        | [0xE3, 0x80, 0x80, ..]
+        | [0xEF, 0xBB, 0xBF, ..] => 3,
+        _ => 0,
+    }
 }
 
-/// Does UTF-8 `bytes` end with a horizontal space, a zero-width character or a carriage return?
-/// (The lead bytes matched are never continuation bytes, so a match is a whole character.)
+/// The length in bytes of the horizontal space, zero-width character or carriage return that
+/// UTF-8 `bytes` ends with, or 0. (The lead bytes matched are never continuation bytes, so a
+/// match is a whole character.)
 #[inline]
-pub(crate) fn ends_with_blank_or_cr(bytes: &[u8]) -> bool {
-    matches!(
-        bytes,
-        [.., b' ' | b'\t' | b'\r']
-            | [.., 0xC2, 0xA0]
-            | [.., 0xE2, 0x80, 0x80..=0x8D | 0xAF]
-            | [.., 0xE2, 0x81, 0x9F | 0xA0]
-            | [.., 0xE3, 0x80, 0x80]
-            | [.., 0xEF, 0xBB, 0xBF]
-    )
+pub(crate) fn trailing_blank_or_cr_len(bytes: &[u8]) -> usize {
+    match bytes {
+        [.., b' ' | b'\t' | b'\r'] => 1,
+        [.., 0xC2, 0xA0] => 2,
+        [.., 0xE2, 0x80, 0x80..=0x8D | 0xAF]
+        | [.., 0xE2, 0x81, 0x9F | 0xA0]
+        | [.., 0xE3, 0x80, 0x80]
+        | [.., 0xEF, 0xBB, 0xBF] => 3,
+        _ => 0,
+    }
 }
 
 /// Number of chars in `s` (not bytes).
@@ -431,11 +432,12 @@ mod tests {
             for other in ["", "x", "全"] {
                 let starting = [c_bytes, other.as_bytes()].concat();
                 let ending = [other.as_bytes(), c_bytes].concat();
-                assert_eq!(starts_with_blank(&starting), blank, "{c:?}");
-                assert_eq!(ends_with_blank_or_cr(&ending), blank || c == '\r', "{c:?}");
+                let len = if blank { c.len_utf8() } else { 0 };
+                assert_eq!(leading_blank_len(&starting), len, "{c:?}");
+                assert_eq!(trailing_blank_or_cr_len(&ending), if c == '\r' { 1 } else { len }, "{c:?}");
             }
         }
-        assert!(!starts_with_blank(b"") && !ends_with_blank_or_cr(b""));
+        assert_eq!((leading_blank_len(b""), trailing_blank_or_cr_len(b"")), (0, 0));
     }
 
     #[test]
