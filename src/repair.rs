@@ -31,7 +31,7 @@ use crate::rules::CompiledRules;
 use crate::segment;
 use crate::text::{
     char_len, for_each_line, head_bytes, head_chars, is_cjk, is_han, is_zero_width, leading_blank_len, tail_bytes,
-    tail_chars, trailing_blank_or_cr_len,
+    tail_chars, trailing_blank_or_cr_len, LineSink,
 };
 
 thread_local! {
@@ -200,11 +200,24 @@ pub fn lines(page: &str) -> Vec<Line> {
 fn lines_into(page: &str, out: &mut Vec<Line>) {
     out.clear();
     out.reserve(page.len() / 40 + 1);
-    for_each_line(page, |range, chars| out.push(line(page, range, chars)));
+    for_each_line(page, LineTable { page, out });
+}
+
+/// The [`LineSink`] that fills the page's line table: the one that is inlined into the scan.
+struct LineTable<'a> {
+    page: &'a str,
+    out: &'a mut Vec<Line>,
+}
+
+impl LineSink for LineTable<'_> {
+    #[inline(always)]
+    fn line(&mut self, range: Range<usize>, chars: usize) {
+        self.out.push(line(self.page, range, chars));
+    }
 }
 
 /// The line at `range` (without its line feed), which is `chars` characters long.
-#[inline]
+#[inline(always)]
 fn line(page: &str, range: Range<usize>, chars: usize) -> Line {
     // Most lines start and end with a character that is no space, zero-width character or
     // carriage return: told by the bytes at each end, without decoding.
@@ -217,6 +230,7 @@ fn line(page: &str, range: Range<usize>, chars: usize) -> Line {
 
 /// [`line`] for a line (`bytes`, at `range` in the page) that starts or ends with blanks: its
 /// indentation and trailing blanks taken off a character at a time, each told by its bytes.
+#[inline(never)]
 fn line_trimmed(bytes: &[u8], range: Range<usize>, chars: usize) -> Line {
     let mut lead = 0;
     let mut spaces = 0;

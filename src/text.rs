@@ -116,6 +116,21 @@ pub fn char_len(s: &str) -> usize {
     b.len() - continuation
 }
 
+/// What [`for_each_line`] hands each line to: any `FnMut(Range<usize>, usize)`, or a type whose
+/// `line` is marked `#[inline(always)]`. (A closure's body is compiled as a function of its own
+/// when it is large, and the scan then pays a call for each line; a method can insist on being
+/// inlined into the scan.)
+pub trait LineSink {
+    fn line(&mut self, range: Range<usize>, chars: usize);
+}
+
+impl<F: FnMut(Range<usize>, usize)> LineSink for F {
+    #[inline]
+    fn line(&mut self, range: Range<usize>, chars: usize) {
+        self(range, chars)
+    }
+}
+
 /// Calls `line(range, chars)` for every line of `s`, in order: `range` is the line's bytes
 /// without its line feed, `chars` its length in characters. The text after the last line feed
 /// is a line too (empty when `s` ends in one).
@@ -125,7 +140,7 @@ pub fn char_len(s: &str) -> usize {
 /// its line feeds and its continuation bytes (`10xxxxxx`) as bit masks, and a line's length is
 /// its bytes less its continuation bytes. Layout reads every line of every page; a line feed
 /// search and a count per line cost three times as much.
-pub fn for_each_line(s: &str, mut line: impl FnMut(Range<usize>, usize)) {
+pub fn for_each_line(s: &str, mut line: impl LineSink) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -169,8 +184,8 @@ fn byte_lines_portable<F: FnMut(Range<usize>)>(bytes: &[u8], line: &mut F) {
 }
 
 /// [`for_each_line`] on any CPU: a line feed search and a count per line.
-fn lines_portable<F: FnMut(Range<usize>, usize)>(s: &str, line: &mut F) {
-    byte_lines_portable(s.as_bytes(), &mut |r: Range<usize>| line(r.clone(), char_len(&s[r])));
+fn lines_portable<F: LineSink>(s: &str, sink: &mut F) {
+    byte_lines_portable(s.as_bytes(), &mut |r: Range<usize>| sink.line(r.clone(), char_len(&s[r])));
 }
 
 /// The body of [`for_each_line`]'s block scans: `$block` bytes at a time, `$masks(i)` giving the
@@ -193,7 +208,7 @@ macro_rules! scan_lines_by_block {
                 let before = (1u64 << bit) - 1;
                 cont += (conts & before).count_ones() as usize;
                 let end = i + bit as usize;
-                $line(start..end, end - start - cont);
+                $line.line(start..end, end - start - cont);
                 start = end + 1;
                 cont = 0;
                 conts &= !before;
@@ -204,14 +219,14 @@ macro_rules! scan_lines_by_block {
         }
         for (k, &byte) in b.iter().enumerate().skip(i) {
             if byte == b'\n' {
-                $line(start..k, k - start - cont);
+                $line.line(start..k, k - start - cont);
                 start = k + 1;
                 cont = 0;
             } else if byte & 0xC0 == 0x80 {
                 cont += 1;
             }
         }
-        $line(start..n, n - start - cont);
+        $line.line(start..n, n - start - cont);
     }};
 }
 
@@ -222,7 +237,7 @@ macro_rules! scan_lines_by_block {
 /// The CPU must support `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-unsafe fn lines_sse2<F: FnMut(Range<usize>, usize)>(b: &[u8], line: &mut F) {
+unsafe fn lines_sse2<F: LineSink>(b: &[u8], line: &mut F) {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
     let feed = _mm_set1_epi8(b'\n' as i8);
     // Continuation bytes, 0x80..=0xBF, are -128..=-65 as i8: less than -64.
@@ -243,7 +258,7 @@ unsafe fn lines_sse2<F: FnMut(Range<usize>, usize)>(b: &[u8], line: &mut F) {
 /// The CPU must support AVX2 and `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn lines_avx2<F: FnMut(Range<usize>, usize)>(b: &[u8], line: &mut F) {
+unsafe fn lines_avx2<F: LineSink>(b: &[u8], line: &mut F) {
     use std::arch::x86_64::{
         _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
     };
