@@ -550,7 +550,7 @@ fn unit_log(logs: &mut Vec<EditLog>, k: usize, explain: bool) -> &mut EditLog {
 /// Does the paragraph end after line `a`, with `b` the next line of the same block?
 fn paragraph_ends(rules: &CompiledRules, page: &str, a: &Line, b: &Line, layout: PageLayout) -> bool {
     // A line that starts with a mark no paragraph starts with (`，`, `”`) continues.
-    if page[b.content.clone()].chars().next().is_some_and(|c| rules.is_non_initial(c)) {
+    if rules.starts_non_initial(&page[b.content.clone()]) {
         return false;
     }
     if layout.indent_page {
@@ -916,7 +916,7 @@ fn can_join(rules: &CompiledRules, units: &[Unit], k: usize, layout: PageLayout,
     if p.headline[p.chain_end[k + 1]] {
         return headline_shaped(rules, a) && after_end(units, k) && !a.ends_sentence;
     }
-    if b.head().chars().next().is_some_and(|c| rules.is_non_initial(c)) {
+    if rules.starts_non_initial(b.head()) {
         return true;
     }
     if layout.indent_page {

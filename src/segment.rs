@@ -134,7 +134,7 @@ pub fn is_furniture_line(rules: &CompiledRules, line: &str) -> bool {
 /// is the whole paragraph when it is short.
 pub fn starts_item(rules: &CompiledRules, head: &str, whole: Option<&str>) -> bool {
     // (`whole`, when given, starts as `head` does.)
-    rules.may_open(head.chars().next())
+    rules.may_open(head)
         && (rules.datelines.iter().any(|(re, _)| re.is_match(head))
             || rules.bylines.iter().any(|b| match b.position {
                 // (The cheap test first: the parenthesised byline starts with one.)
@@ -150,7 +150,7 @@ pub fn is_byline_line(rules: &CompiledRules, whole: &str) -> bool {
 
 /// Does text that ends with `tail` end in a photographer credit?
 pub fn ends_with_credit(rules: &CompiledRules, tail: &str) -> bool {
-    rules.may_end_in_credit(tail.chars().next_back()) && rules.credits.iter().any(|(re, _)| re.is_match(tail))
+    rules.may_end_in_credit(tail) && rules.credits.iter().any(|(re, _)| re.is_match(tail))
 }
 
 /// Groups the paragraphs of a page into items.

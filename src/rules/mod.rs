@@ -481,6 +481,39 @@ impl CharSet {
         let (word, bit) = CharSet::slot(c);
         self.filter[word] & bit != 0 && self.sorted.binary_search(&c).is_ok()
     }
+
+    /// Is the first character of `text` in the set? A three-byte character (all of Chinese text)
+    /// is tried on the filter straight from its bytes: its code point's bits 6..10 are the low
+    /// four bits of its second byte, and bits 0..6 the low six of its third. Only a character the
+    /// filter lets through is decoded.
+    #[inline]
+    fn contains_first(&self, text: &str) -> bool {
+        if let [0xE0..=0xEF, b1, b2, ..] = *text.as_bytes() {
+            if !self.filter_passes(b1, b2) {
+                return false;
+            }
+        }
+        text.chars().next().is_some_and(|c| self.contains(c))
+    }
+
+    /// Is the last character of `text` in the set? (As [`CharSet::contains_first`]: in UTF-8 a
+    /// three-byte lead third from the end starts the last character.)
+    #[inline]
+    fn contains_last(&self, text: &str) -> bool {
+        if let [.., 0xE0..=0xEF, b1, b2] = *text.as_bytes() {
+            if !self.filter_passes(b1, b2) {
+                return false;
+            }
+        }
+        text.chars().next_back().is_some_and(|c| self.contains(c))
+    }
+
+    /// The filter's answer for the three-byte character whose second and third bytes are `b1`
+    /// and `b2` (see [`CharSet::slot`]).
+    #[inline]
+    fn filter_passes(&self, b1: u8, b2: u8) -> bool {
+        self.filter[(b1 & 0x0F) as usize] >> (b2 & 0x3F) & 1 != 0
+    }
 }
 
 impl Pattern {
@@ -521,12 +554,12 @@ impl Pattern {
     pub fn may_match(&self, text: &str) -> bool {
         // (Each end is decoded only when there is a set to look it up in.)
         if let Some(set) = &self.prefixes {
-            if !text.chars().next().is_some_and(|c| set.contains(c)) {
+            if !set.contains_first(text) {
                 return false;
             }
         }
         if let Some(set) = &self.suffixes {
-            if !text.chars().next_back().is_some_and(|c| set.contains(c)) {
+            if !set.contains_last(text) {
                 return false;
             }
         }
@@ -1040,17 +1073,17 @@ impl CompiledRules {
         }
     }
 
-    /// Could a dateline or byline pattern match a text that starts with `first`? `false` is
+    /// Could a dateline or byline pattern match `text`, by its first character? `false` is
     /// certain: one set lookup instead of each pattern's own (this is asked of every unit).
     #[inline]
-    pub fn may_open(&self, first: Option<char>) -> bool {
-        self.opener_first.as_ref().map_or(true, |set| first.is_some_and(|c| set.contains(c)))
+    pub fn may_open(&self, text: &str) -> bool {
+        self.opener_first.as_ref().map_or(true, |set| set.contains_first(text))
     }
 
-    /// Could a credit pattern match a text that ends with `last`? (As [`CompiledRules::may_open`].)
+    /// Could a credit pattern match `text`, by its last character? (As [`CompiledRules::may_open`].)
     #[inline]
-    pub fn may_end_in_credit(&self, last: Option<char>) -> bool {
-        self.credit_last.as_ref().map_or(true, |set| last.is_some_and(|c| set.contains(c)))
+    pub fn may_end_in_credit(&self, text: &str) -> bool {
+        self.credit_last.as_ref().map_or(true, |set| set.contains_last(text))
     }
 
     /// Can a paragraph end with `ch`?
@@ -1151,6 +1184,12 @@ impl CompiledRules {
         self.non_initial.contains(ch)
     }
 
+    /// Does `text` start with a mark no paragraph starts with ([`CompiledRules::is_non_initial`])?
+    #[inline]
+    pub fn starts_non_initial(&self, text: &str) -> bool {
+        self.non_initial.contains_first(text)
+    }
+
     pub fn id(&self, idx: RuleIdx) -> &str {
         &self.ids[idx as usize]
     }
@@ -1212,6 +1251,33 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A set's answer for the first or last character of a text, read from the bytes where it
+    /// can be, is the answer for the decoded character: for every scalar value, alone and
+    /// between other characters, in sets of punctuation, of Chinese characters, and of
+    /// characters that share the filter's slots with others.
+    #[test]
+    fn set_ends_read_by_bytes_agree_with_characters() {
+        let sets = [
+            CharSet::new("，。、）”：；！？…".chars().collect()),
+            CharSet::new("本新中据法美路塔共".chars().collect()),
+            // (一 U+4E00 shares its filter slot, bits 0..10 of the code point, with 刀 U+5200.)
+            CharSet::new(vec!['\u{4E00}', 'a', '\u{00B7}', '\u{20000}']),
+            CharSet::new(Vec::new()),
+        ];
+        for set in &sets {
+            for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+                let want = set.contains(c);
+                for other in ["", "x", "全"] {
+                    assert_eq!(set.contains_first(&format!("{c}{other}")), want, "{c:?}");
+                    assert_eq!(set.contains_last(&format!("{other}{c}")), want, "{c:?}");
+                }
+            }
+            assert!(!set.contains_first("") && !set.contains_last(""));
+        }
+        let [_, _, b1, b2] = *"x刀".as_bytes() else { unreachable!() };
+        assert!(sets[2].filter_passes(b1, b2) && sets[2].contains_first("一") && !sets[2].contains_first("刀"));
+    }
 
     #[test]
     fn line_shape_finds_its_never_characters() {
@@ -1326,13 +1392,13 @@ mod tests {
             c.datelines.iter().map(|(p, _)| p).chain(c.bylines.iter().map(|b| &b.regex)).collect();
         for t in &texts {
             if openers.iter().any(|p| p.regex.is_match(t)) {
-                assert!(c.may_open(t.chars().next()), "{t:?}");
+                assert!(c.may_open(t), "{t:?}");
             }
             if c.credits.iter().any(|(p, _)| p.regex.is_match(t)) {
-                assert!(c.may_end_in_credit(t.chars().next_back()), "{t:?}");
+                assert!(c.may_end_in_credit(t), "{t:?}");
             }
         }
-        assert!(!c.may_open(Some('昨')) && !c.may_open(None) && !c.may_end_in_credit(Some('。')));
+        assert!(!c.may_open("昨天") && !c.may_open("") && !c.may_end_in_credit("会议。"));
     }
 
     /// Groups found over the compressed alphabet are the regex's own, on every built-in pattern
