@@ -141,37 +141,37 @@ impl<F: FnMut(Range<usize>, usize)> LineSink for F {
 /// its bytes less its continuation bytes. Layout reads every line of every page; a line feed
 /// search and a count per line cost three times as much.
 pub fn for_each_line(s: &str, mut line: impl LineSink) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 and popcnt (just checked).
-            unsafe { lines_avx2(s.as_bytes(), &mut line) };
-        } else {
-            // SAFETY: the CPU has popcnt (just checked), and SSE2 is part of x86-64.
-            unsafe { lines_sse2(s.as_bytes(), &mut line) };
-        }
-        return;
+    if !lines_by_blocks(s.as_bytes(), &mut line) {
+        lines_portable(s, &mut line);
     }
-    lines_portable(s, &mut line);
 }
 
 /// Calls `line(range)` for every line of `bytes`, which need not be text in any encoding: the
 /// ranges of [`for_each_line`], from the same scan (a line feed is byte 0x0A in every encoding
 /// that detection chooses, and in none of their multi-byte sequences).
 pub fn for_each_byte_line(bytes: &[u8], mut line: impl FnMut(Range<usize>)) {
+    if !lines_by_blocks(bytes, &mut |range, _| line(range)) {
+        byte_lines_portable(bytes, &mut line);
+    }
+}
+
+/// The block scan for this CPU ([`lines_avx2`] or [`lines_sse2`]) over `bytes`; `false`, having
+/// called nothing, where there is none.
+#[inline]
+fn lines_by_blocks<F: LineSink>(bytes: &[u8], sink: &mut F) -> bool {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
-        let mut ranges = |range, _| line(range);
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 and popcnt (just checked).
-            unsafe { lines_avx2(bytes, &mut ranges) };
+            unsafe { lines_avx2(bytes, sink) };
         } else {
             // SAFETY: the CPU has popcnt (just checked), and SSE2 is part of x86-64.
-            unsafe { lines_sse2(bytes, &mut ranges) };
+            unsafe { lines_sse2(bytes, sink) };
         }
-        return;
+        return true;
     }
-    byte_lines_portable(bytes, &mut line);
+    let _ = (bytes, sink); // (Read above on x86-64 only.)
+    false
 }
 
 /// [`for_each_byte_line`] on any CPU.
