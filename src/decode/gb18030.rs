@@ -115,17 +115,41 @@ fn fast(table: &Table, bytes: &[u8], mut i: usize, out: &mut String) -> usize {
     let mut o = 0;
     // SAFETY (for the writes and `set_len` below): reads are at `i` and `i + 1` with `i + 1 < n`,
     // four bytes at `i` with `i + 4 <= n`, or eight bytes at `i` with `i + 8 <= n`. Writes
-    // start at `o` and end by `o + 8`; `o` grows at most 1.5 times as fast as `i`, so
-    // `o + 8 <= room` (the reserve above). The first `o` bytes written are whole UTF-8
-    // sequences: ASCII bytes, and table entries, which are `char::encode_utf8` output cut at
-    // their length (`o` advances by that length; a byte written past it is overwritten or left
-    // outside the string).
+    // start at `o` and end by `o + 8`, or by `o + 13` when eight bytes are left to read; `o`
+    // grows at most 1.5 times as fast as `i`, so the room left is at least
+    // `1.5 × (n - i) + 8` (the reserve above): `o + 8 <= room`, and `o + 20 <= room` when
+    // `i + 8 <= n`. The first `o` bytes written are whole UTF-8 sequences: ASCII bytes, and
+    // table entries, which are `char::encode_utf8` output cut at their length (`o` advances by
+    // that length; a byte written past it is overwritten or left outside the string).
     unsafe {
         while i + 1 < n {
             debug_assert!(o + 8 <= room);
-            // Two characters a turn when both are two-byte sequences with three-byte entries
-            // (runs of Chinese text): four bytes read as one word, both lead bytes tested by one
-            // mask, both lengths by one `and` of the entries (3 & 3 is the only way to 3).
+            // Four characters a turn when all four are two-byte sequences with three-byte
+            // entries (runs of Chinese text): eight bytes read as one word, the lead bytes tested
+            // by one mask, the lengths by one `and` of the entries (3 & 3 & 3 & 3 is the only
+            // way to 3). Four at a time rather than two: −10% of this loop's instructions on the
+            // generated GB18030 corpus, +5% MB/s in a standalone A/B of the loop. Eight at a time
+            // and a loop of its own each cost 4% more instructions; packing the entries into
+            // fewer, wider stores was slower.
+            if i + 8 <= n {
+                let w = u64::from_le(std::ptr::read_unaligned(src.add(i).cast::<u64>()));
+                if w & 0x0080_0080_0080_0080 == 0x0080_0080_0080_0080 {
+                    let e0 = table[(w & 0xFFFF) as usize];
+                    let e1 = table[((w >> 16) & 0xFFFF) as usize];
+                    let e2 = table[((w >> 32) & 0xFFFF) as usize];
+                    let e3 = table[(w >> 48) as usize];
+                    if entry_len(e0 & e1 & e2 & e3) == 3 {
+                        std::ptr::write_unaligned(dst.add(o).cast::<u32>(), e0.to_le());
+                        std::ptr::write_unaligned(dst.add(o + 3).cast::<u32>(), e1.to_le());
+                        std::ptr::write_unaligned(dst.add(o + 6).cast::<u32>(), e2.to_le());
+                        std::ptr::write_unaligned(dst.add(o + 9).cast::<u32>(), e3.to_le());
+                        o += 12;
+                        i += 8;
+                        continue;
+                    }
+                }
+            }
+            // Two at a time (the same tests), before a run's last three characters.
             if i + 4 <= n {
                 let w = u32::from_le(std::ptr::read_unaligned(src.add(i).cast::<u32>()));
                 if w & 0x0080_0080 == 0x0080_0080 {
