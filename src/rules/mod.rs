@@ -508,6 +508,40 @@ impl CharSet {
         text.chars().next_back().is_some_and(|c| self.contains(c))
     }
 
+    /// Is any character of `text` in the set? Three-byte characters are tried on the filter
+    /// from their bytes (see [`CharSet::contains_first`]); only what it lets through, and the
+    /// characters of other lengths, are decoded.
+    fn contains_any(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        let n = bytes.len();
+        let mut i = 0;
+        while i < n {
+            let lead = bytes[i];
+            if (0xE0..0xF0).contains(&lead) {
+                // SAFETY: `text` is UTF-8, in which a lead byte E0..EF is followed by two
+                // continuation bytes: `i + 2 < n`. (Read without the bounds checks, a third of
+                // this loop.)
+                let (b1, b2) = unsafe { (*bytes.get_unchecked(i + 1), *bytes.get_unchecked(i + 2)) };
+                i += 3;
+                if self.filter_passes(b1, b2) {
+                    let c = (u32::from(lead) & 0x0F) << 12 | (u32::from(b1) & 0x3F) << 6 | (u32::from(b2) & 0x3F);
+                    // (A three-byte sequence of valid UTF-8 is a scalar value: no surrogates.)
+                    if char::from_u32(c).is_some_and(|c| self.sorted.binary_search(&c).is_ok()) {
+                        return true;
+                    }
+                }
+                continue;
+            }
+            // (`i` is at a character boundary: it only ever steps over whole characters.)
+            let Some(c) = text[i..].chars().next() else { break };
+            if self.contains(c) {
+                return true;
+            }
+            i += c.len_utf8();
+        }
+        false
+    }
+
     /// The filter's answer for the three-byte character whose second and third bytes are `b1`
     /// and `b2` (see [`CharSet::slot`]).
     #[inline]
@@ -733,7 +767,7 @@ impl LineShape {
     /// Does `text` contain one of the characters a line of this shape never contains? (A set
     /// lookup per character: this reads every short line of a page.)
     pub fn has_never(&self, text: &str) -> bool {
-        text.chars().any(|c| self.never.contains(c))
+        self.never.contains_any(text)
     }
 }
 
@@ -1252,9 +1286,9 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
 mod tests {
     use super::*;
 
-    /// A set's answer for the first or last character of a text, read from the bytes where it
-    /// can be, is the answer for the decoded character: for every scalar value, alone and
-    /// between other characters, in sets of punctuation, of Chinese characters, and of
+    /// A set's answer for the first or last character of a text, or for any character of it,
+    /// read from the bytes where it can be, is the answer for the decoded characters: for every
+    /// scalar value, alone and between other characters, in sets of punctuation, of Chinese characters, and of
     /// characters that share the filter's slots with others.
     #[test]
     fn set_ends_read_by_bytes_agree_with_characters() {
@@ -1271,9 +1305,12 @@ mod tests {
                 for other in ["", "x", "全"] {
                     assert_eq!(set.contains_first(&format!("{c}{other}")), want, "{c:?}");
                     assert_eq!(set.contains_last(&format!("{other}{c}")), want, "{c:?}");
+                    // Anywhere in a text, with characters of one to four bytes around it.
+                    let around = format!("a·{other}全{c}{other}𪚥z");
+                    assert_eq!(set.contains_any(&around), around.chars().any(|c| set.contains(c)), "{c:?}");
                 }
             }
-            assert!(!set.contains_first("") && !set.contains_last(""));
+            assert!(!set.contains_first("") && !set.contains_last("") && !set.contains_any(""));
         }
         let [_, _, b1, b2] = *"x刀".as_bytes() else { unreachable!() };
         assert!(sets[2].filter_passes(b1, b2) && sets[2].contains_first("一") && !sets[2].contains_first("刀"));
