@@ -139,6 +139,7 @@ fn fast(table: &Table, bytes: &[u8], mut i: usize, out: &mut String) -> usize {
                     let e2 = table[((w >> 32) & 0xFFFF) as usize];
                     let e3 = table[(w >> 48) as usize];
                     if entry_len(e0 & e1 & e2 & e3) == 3 {
+                        debug_assert!(o + 13 <= room);
                         std::ptr::write_unaligned(dst.add(o).cast::<u32>(), e0.to_le());
                         std::ptr::write_unaligned(dst.add(o + 3).cast::<u32>(), e1.to_le());
                         std::ptr::write_unaligned(dst.add(o + 6).cast::<u32>(), e2.to_le());
@@ -244,6 +245,24 @@ mod tests {
             (0x81..=0xFE).chain(0x30..=0x39).chain(0x40..=0x42).chain([0x80, 0xFF, b'\n', b' ']).collect();
         for bytes in crate::text::random_byte_strings(&alphabet, 20_000, 24) {
             assert_eq!(decode_counting(&bytes), reference(&bytes), "{bytes:02X?}");
+        }
+    }
+
+    #[test]
+    fn runs_of_every_length_decode_as_encoding_rs_does() {
+        // Runs of two-byte characters of every length up to 20, after and before 0-3 ASCII
+        // bytes and a four-byte sequence: every way a run ends against the four-at-a-time and
+        // two-at-a-time turns, and against the end of the input.
+        let han: Vec<char> = "中华人民共和国新闻报道记者北京上海广州天津重庆".chars().collect();
+        for len in 0..=20 {
+            let run: String = han.iter().cycle().take(len).collect();
+            for before in ["", "a", "ab", "abc"] {
+                for after in ["", "1", "12", "123", "𠀀"] {
+                    let text = format!("{before}{run}{after}");
+                    let (bytes, _, _) = GB18030.encode(&text);
+                    assert_eq!(decode_counting(&bytes), (text.clone(), 0), "{text}");
+                }
+            }
         }
     }
 
