@@ -508,29 +508,22 @@ impl CharSet {
         text.chars().next_back().is_some_and(|c| self.contains(c))
     }
 
-    /// Is any character of `text` in the set? Three-byte characters are tried on the filter
-    /// from their bytes (see [`CharSet::contains_first`]); only what it lets through, and the
-    /// characters of other lengths, are decoded.
+    /// Is any character of `text` in the set? A three-byte character is tried on the filter from
+    /// its bytes first (as in [`CharSet::contains_first`]) and passed over when the filter rules
+    /// it out; the rest are decoded and looked up.
     fn contains_any(&self, text: &str) -> bool {
         let bytes = text.as_bytes();
-        let n = bytes.len();
         let mut i = 0;
-        while i < n {
-            let lead = bytes[i];
+        while let Some(&lead) = bytes.get(i) {
             if (0xE0..0xF0).contains(&lead) {
                 // SAFETY: `text` is UTF-8, in which a lead byte E0..EF is followed by two
-                // continuation bytes: `i + 2 < n`. (Read without the bounds checks, a third of
-                // this loop.)
+                // continuation bytes: `i + 2 < bytes.len()`. (Read without the bounds checks, a
+                // third of this loop.)
                 let (b1, b2) = unsafe { (*bytes.get_unchecked(i + 1), *bytes.get_unchecked(i + 2)) };
-                i += 3;
-                if self.filter_passes(b1, b2) {
-                    let c = (u32::from(lead) & 0x0F) << 12 | (u32::from(b1) & 0x3F) << 6 | (u32::from(b2) & 0x3F);
-                    // (A three-byte sequence of valid UTF-8 is a scalar value: no surrogates.)
-                    if char::from_u32(c).is_some_and(|c| self.sorted.binary_search(&c).is_ok()) {
-                        return true;
-                    }
+                if !self.filter_passes(b1, b2) {
+                    i += 3;
+                    continue;
                 }
-                continue;
             }
             // (`i` is at a character boundary: it only ever steps over whole characters.)
             let Some(c) = text[i..].chars().next() else { break };
@@ -1288,8 +1281,8 @@ mod tests {
 
     /// A set's answer for the first or last character of a text, or for any character of it,
     /// read from the bytes where it can be, is the answer for the decoded characters: for every
-    /// scalar value, alone and between other characters, in sets of punctuation, of Chinese characters, and of
-    /// characters that share the filter's slots with others.
+    /// scalar value, alone and between other characters, in sets of punctuation, of Chinese
+    /// characters, and of characters that share the filter's slots with others.
     #[test]
     fn set_ends_read_by_bytes_agree_with_characters() {
         let sets = [
