@@ -684,10 +684,11 @@ fn skip_plain(rules: &CompiledRules, ascii: &[bool; 128], bytes: &[u8], mut i: u
             if w & LEADS != THREE_BYTE_LEADS {
                 break;
             }
-            // A sequence's first two bytes pick the bitmap's word, its third the bit in it (the
-            // shift is taken modulo 64: the third byte's low six bits).
-            let first = rules.utf8_attention_word(w).wrapping_shr((w >> 16) as u32);
-            let second = rules.utf8_attention_word(w >> 24).wrapping_shr((w >> 40) as u32);
+            // A sequence's first two bytes pick the bitmap's word (read big-endian), its third the
+            // bit in it (the shift is taken modulo 64: the third byte's low six bits).
+            let be = w.swap_bytes();
+            let first = rules.utf8_attention_word(be >> 48).wrapping_shr((w >> 16) as u32);
+            let second = rules.utf8_attention_word(be >> 24).wrapping_shr((w >> 40) as u32);
             if (first | second) & 1 != 0 {
                 return if first & 1 != 0 { i } else { i + 3 };
             }
