@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ use newsmend::Pipeline;
 
 use super::batch::engine::{self, Consumer};
 use super::batch::faults::{self, Faults};
+use super::batch::gather::GatherWriter;
 use super::batch::glob::Filter;
 use super::batch::manifest::{self, Manifest};
 use super::batch::progress::{Counts, Progress};
@@ -252,7 +253,7 @@ fn process(
         tally: Tally::default(),
         progress: Progress::new(ctx.listing.jobs.len() as u64, ctx.args.quiet),
         counts: Counts { total: ctx.listing.jobs.len() as u64, ..Counts::default() },
-        stdout: ctx.args.stdout.then(|| BufWriter::with_capacity(1 << 16, stdout.lock())),
+        stdout: ctx.args.stdout.then(|| GatherWriter::new(stdout.lock(), 1 << 16)),
         aborted: None,
     };
     let cfg = engine::Config {
@@ -412,7 +413,7 @@ struct RunConsumer<'a> {
     tally: Tally,
     progress: Progress,
     counts: Counts,
-    stdout: Option<BufWriter<io::StdoutLock<'static>>>,
+    stdout: Option<GatherWriter<io::StdoutLock<'static>>>,
     aborted: Option<String>,
 }
 
@@ -425,7 +426,7 @@ impl RunConsumer<'_> {
         if self.aborted.is_some() {
             return false;
         }
-        match w.write_all(&buf) {
+        match w.push(buf) {
             Ok(()) => true,
             Err(e) => {
                 self.aborted = Some(stdout_error(&e));

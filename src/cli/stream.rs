@@ -50,7 +50,7 @@
 //! read or stdout is closed; 2 for usage errors (bad rules, unknown `--encoding`); 130 after
 //! Ctrl-C (reading stops, pages in flight are written, then the summary).
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -64,6 +64,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::batch::engine::{self, Consumer};
+use super::batch::gather::GatherWriter;
 use super::batch::summary::{PageStats, Tally};
 use super::batch::{interrupt, parse_size, thread_pool, worker_count};
 use super::{setup_error, PipelineArgs, EXIT_OK, EXIT_PAGE_FAILED};
@@ -125,7 +126,7 @@ pub fn main(args: StreamArgs) -> u8 {
     let start = Instant::now();
     let stdout = io::stdout();
     let mut consumer = StreamConsumer {
-        out: BufWriter::with_capacity(1 << 16, stdout.lock()),
+        out: GatherWriter::new(stdout.lock(), 1 << 16),
         quiet: args.quiet,
         tally: Tally::default(),
         inputs: 0,
@@ -354,7 +355,7 @@ fn error_outcome(id: &Value, line: u64, error: String) -> Outcome {
 
 /// Writes records in input order and keeps count.
 struct StreamConsumer {
-    out: BufWriter<io::StdoutLock<'static>>,
+    out: GatherWriter<io::StdoutLock<'static>>,
     quiet: bool,
     tally: Tally,
     inputs: u64,
@@ -364,11 +365,11 @@ struct StreamConsumer {
 }
 
 impl StreamConsumer {
-    fn write(&mut self, bytes: &[u8]) -> bool {
+    fn write(&mut self, bytes: Vec<u8>) -> bool {
         if self.failure.is_some() {
             return false;
         }
-        match self.out.write_all(bytes) {
+        match self.out.push(bytes) {
             Ok(()) => true,
             Err(e) => {
                 self.failure = Some(stdout_error(&e));
@@ -385,7 +386,7 @@ impl Consumer<Outcome> for StreamConsumer {
             Outcome::Records { jsonl, stats } => {
                 self.inputs += 1;
                 self.tally.add_page(stats);
-                self.write(&jsonl)
+                self.write(jsonl)
             }
             Outcome::Error { record, message } => {
                 self.inputs += 1;
@@ -393,7 +394,7 @@ impl Consumer<Outcome> for StreamConsumer {
                 if !self.quiet {
                     eprintln!("{message}");
                 }
-                self.write(&record)
+                self.write(record)
             }
             Outcome::ReadError(e) => {
                 self.failure.get_or_insert(e);

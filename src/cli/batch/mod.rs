@@ -32,6 +32,7 @@
 
 pub mod engine;
 pub mod faults;
+pub mod gather;
 pub mod glob;
 pub mod interrupt;
 pub mod manifest;
