@@ -481,9 +481,12 @@ const MIXED_MIN_LINE_CHARS: usize = 2;
 fn utf8_lines(bytes: &[u8]) -> Vec<Range<usize>> {
     let mut lines = Vec::new();
     let mut chars = 0;
-    // (The line scan of layout, over the whole page, rather than a line feed search per line:
-    // 0.3% fewer instructions in a run over GB18030 pages, whose lines are short.)
-    crate::text::for_each_byte_line(bytes, |line| {
+    // Only the lines whose first byte beyond ASCII can open a counted character are read further:
+    // the scan finds that byte itself, so the others (nearly all of a legacy page) cost no call.
+    // (A line feed search per line came first, then the line scan of layout with every line read
+    // here: 24.7M instructions over 4,000 GB18030 pages, 18.7M now, for 384,140 lines of which
+    // 2,220 are read.)
+    crate::text::for_each_line_opening_with(bytes, opens_utf8_chinese, |line| {
         if let Some(n) = utf8_chinese_chars(&bytes[line.clone()]).filter(|&n| n >= MIXED_MIN_LINE_CHARS) {
             // With its line feed, if it has one.
             lines.push(line.start..(line.end + 1).min(bytes.len()));
@@ -496,6 +499,13 @@ fn utf8_lines(bytes: &[u8]) -> Vec<Range<usize>> {
     lines
 }
 
+/// Can `b` start a character that [`utf8_chinese_chars`] counts or lets pass: C2 (the middle dot)
+/// and the leads of the blocks of Chinese text (E2, E3, E4..E9, EF)?
+#[inline]
+fn opens_utf8_chinese(b: u8) -> bool {
+    matches!(b, 0xC2 | 0xE2..=0xE9 | 0xEF)
+}
+
 /// How many Chinese characters `line` holds, when it is UTF-8 Chinese text: valid UTF-8 whose
 /// characters beyond ASCII are all CJK ideographs or CJK, full-width or general punctuation
 /// (three bytes each) or the middle dot of transliterated names, at least one of them three
@@ -506,7 +516,7 @@ fn utf8_chinese_chars(line: &[u8]) -> Option<usize> {
     // byte alone: only C2 (the middle dot) and the leads of the blocks of Chinese text (E2, E3,
     // E4..E9, EF) can start a character counted here.
     let mut i = line.iter().position(|&b| b >= 0x80)?;
-    if !matches!(line[i], 0xC2 | 0xE2..=0xE9 | 0xEF) {
+    if !opens_utf8_chinese(line[i]) {
         return None;
     }
     let mut chinese = 0;

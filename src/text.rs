@@ -155,6 +155,112 @@ pub fn for_each_byte_line(bytes: &[u8], mut line: impl FnMut(Range<usize>)) {
     }
 }
 
+/// Calls `line(range)` for the lines of `bytes` (as [`for_each_byte_line`] gives them) whose first
+/// byte beyond ASCII passes `opens`; lines of ASCII only and the others are passed over. For a
+/// question most lines of a page answer at that byte (is this line UTF-8 in a legacy page?), the
+/// scan looks at each line's first such byte where it finds it, 32 bytes at a time, instead of
+/// handing every line to code that looks for it again.
+pub fn for_each_line_opening_with(bytes: &[u8], opens: impl Fn(u8) -> bool, mut line: impl FnMut(Range<usize>)) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (just checked).
+        unsafe { lines_opening_with_avx2(bytes, &opens, &mut line) };
+        return;
+    }
+    byte_lines_portable(bytes, &mut |r: Range<usize>| {
+        if bytes[r.clone()].iter().find(|&&b| b >= 0x80).is_some_and(|&b| opens(b)) {
+            line(r);
+        }
+    });
+}
+
+/// [`for_each_line_opening_with`] with AVX2, 64 bytes at a time, with no work per line beyond a
+/// bit or two: a block's line feeds and its bytes beyond ASCII are two masks, and the first byte
+/// beyond ASCII of every line that starts in the block comes out of one subtraction (below).
+/// `opens` is asked once per line that has such a byte; lines are reported only when it says yes.
+///
+/// # Safety
+///
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn lines_opening_with_avx2(bytes: &[u8], opens: &impl Fn(u8) -> bool, line: &mut impl FnMut(Range<usize>)) {
+    use std::arch::x86_64::{_mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8};
+    let n = bytes.len();
+    let feed = _mm256_set1_epi8(b'\n' as i8);
+    // The current line's start; whether its first byte beyond ASCII has been met (`seen`); and
+    // whether that byte passed `opens`, so that the line is reported at its line feed (`hit`).
+    let mut start = 0;
+    let mut seen = false;
+    let mut hit = false;
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: bytes i..i + 64 are in `bytes`; the loads need no alignment.
+        let (lo, hi) = unsafe {
+            (_mm256_loadu_si256(bytes.as_ptr().add(i).cast()), _mm256_loadu_si256(bytes.as_ptr().add(i + 32).cast()))
+        };
+        let mask = |v| _mm256_movemask_epi8(v) as u32 as u64;
+        let feeds = mask(_mm256_cmpeq_epi8(lo, feed)) | mask(_mm256_cmpeq_epi8(hi, feed)) << 32;
+        let high = mask(lo) | mask(hi) << 32;
+        // The lines that start in the block (after a line feed, and at its first byte when the
+        // line coming into it has not met a byte beyond ASCII yet), and for each the first byte
+        // beyond ASCII or line feed at or after its start: subtracting a start's bit borrows up
+        // to the lowest set bit of `stops` at or above it and no further, so the bits that the
+        // subtraction changes end at that bit. The line feed that ends a line keeps the borrows
+        // of two lines apart; a borrow that finds no stop in the block runs out past bit 63.
+        let starts = feeds << 1 | u64::from(!seen);
+        let stops = high | feeds;
+        let firsts = stops & (stops ^ stops.wrapping_sub(starts)) & high;
+        if hit && feeds != 0 {
+            line(start..i + feeds.trailing_zeros() as usize);
+            hit = false;
+        }
+        let mut rest = firsts;
+        while rest != 0 {
+            let p = rest.trailing_zeros();
+            rest &= rest - 1;
+            // SAFETY: `p` is a bit of the block at `i`, whose 64 bytes are in `bytes`.
+            if opens(unsafe { *bytes.get_unchecked(i + p as usize) }) {
+                // The line around `p`: from the line feed below it (or the line's start in an
+                // earlier block) to the one above it (or in a later block).
+                let below = feeds & ((1u64 << p) - 1);
+                let from = if below == 0 { start } else { i + 64 - below.leading_zeros() as usize };
+                let above = feeds >> p;
+                if above == 0 {
+                    start = from;
+                    hit = true;
+                } else {
+                    line(from..i + p as usize + above.trailing_zeros() as usize);
+                }
+            }
+        }
+        if feeds == 0 {
+            seen |= firsts != 0;
+        } else {
+            let last = 63 - feeds.leading_zeros();
+            start = i + last as usize + 1;
+            seen = firsts.checked_shr(last + 1).unwrap_or(0) != 0;
+        }
+        i += 64;
+    }
+    for (k, &b) in bytes.iter().enumerate().skip(i) {
+        if b == b'\n' {
+            if hit {
+                line(start..k);
+            }
+            start = k + 1;
+            seen = false;
+            hit = false;
+        } else if b >= 0x80 && !seen {
+            seen = true;
+            hit = opens(b);
+        }
+    }
+    if hit {
+        line(start..n);
+    }
+}
+
 /// The block scan for this CPU ([`lines_avx2`] or [`lines_sse2`]) over `bytes`; `false`, having
 /// called nothing, where there is none.
 #[inline]
@@ -380,6 +486,30 @@ pub(crate) fn random_byte_strings(alphabet: &[u8], count: usize, max_len: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_opening_with_a_byte_are_the_lines_whose_first_high_byte_passes() {
+        // Lines of every length around the 32-byte blocks, ASCII and high bytes, a last line with
+        // and without a line feed; the answer is the plain one's (first high byte of each line).
+        let mut sparse = vec![b'a'; 30];
+        sparse.extend([b'\n', 0x81, 0xC2, 0xE4, 0xB8]);
+        let mut strings = random_byte_strings(&[b'\n', b'\n', b'a', b' ', 0x81, 0xC2, 0xE4, 0xB8, 0xFE], 4_000, 150);
+        // Long lines, most of them with their first high byte in a later block than their start.
+        strings.extend(random_byte_strings(&sparse, 4_000, 300));
+        for opens in [|b: u8| b == 0xE4 || b == 0xC2, |b: u8| b >= 0xB8, |_: u8| true] {
+            for bytes in &strings {
+                let mut want = Vec::new();
+                for_each_byte_line(bytes, |r| {
+                    if bytes[r.clone()].iter().find(|&&b| b >= 0x80).is_some_and(|&b| opens(b)) {
+                        want.push(r);
+                    }
+                });
+                let mut got = Vec::new();
+                for_each_line_opening_with(bytes, opens, |r| got.push(r));
+                assert_eq!(got, want, "{bytes:02X?}");
+            }
+        }
+    }
 
     #[test]
     fn char_len_agrees_with_chars_count() {
