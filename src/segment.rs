@@ -452,22 +452,27 @@ fn extraction_edit(p: &mut Paragraph, range: Range<usize>, rule: RuleIdx, after:
 /// that OCR cut with a space (`陈  国琦`) and joins its neighbour.
 pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
     let mut pieces: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (i, c) in text[r.clone()].char_indices() {
+    // Pieces are runs of the text between separators and cuts, copied whole when they end (a
+    // character at a time, each piece grew its string two or three times).
+    let names = &text[r.clone()];
+    let mut piece_start: Option<usize> = None;
+    for (i, c) in names.char_indices() {
         let at = (r.start + i) as u32;
-        if i > 0 && cuts.binary_search(&at).is_ok() && !cur.is_empty() {
-            pieces.push(std::mem::take(&mut cur));
+        if i > 0 && cuts.binary_search(&at).is_ok() {
+            if let Some(s) = piece_start.take() {
+                pieces.push(names[s..i].to_string());
+            }
         }
         if c.is_whitespace() || is_hspace(c) || matches!(c, '、' | '，' | ',') {
-            if !cur.is_empty() {
-                pieces.push(std::mem::take(&mut cur));
+            if let Some(s) = piece_start.take() {
+                pieces.push(names[s..i].to_string());
             }
             continue;
         }
-        cur.push(c);
+        piece_start.get_or_insert(i);
     }
-    if !cur.is_empty() {
-        pieces.push(cur);
+    if let Some(s) = piece_start {
+        pieces.push(names[s..].to_string());
     }
     // Merge one-character pieces into a neighbour (the shorter one), in one pass: a piece that
     // goes to the next one is carried over to it (`Vec::remove` per piece was quadratic).
