@@ -457,19 +457,16 @@ pub fn split_names(text: &str, r: Range<usize>, cuts: &[u32]) -> Vec<String> {
     let names = &text[r.clone()];
     let mut piece_start: Option<usize> = None;
     for (i, c) in names.char_indices() {
-        let at = (r.start + i) as u32;
-        if i > 0 && cuts.binary_search(&at).is_ok() {
+        let cut = i > 0 && cuts.binary_search(&((r.start + i) as u32)).is_ok();
+        let separator = c.is_whitespace() || is_hspace(c) || matches!(c, '、' | '，' | ',');
+        if cut || separator {
             if let Some(s) = piece_start.take() {
                 pieces.push(names[s..i].to_string());
             }
         }
-        if c.is_whitespace() || is_hspace(c) || matches!(c, '、' | '，' | ',') {
-            if let Some(s) = piece_start.take() {
-                pieces.push(names[s..i].to_string());
-            }
-            continue;
+        if !separator {
+            piece_start.get_or_insert(i);
         }
-        piece_start.get_or_insert(i);
     }
     if let Some(s) = piece_start {
         pieces.push(names[s..].to_string());
