@@ -362,9 +362,9 @@ fn opening(rules: &CompiledRules, p: &mut Paragraph, after_dateline: bool, o: &m
         }
     }
     let t = &p.text.text;
-    if let Some((m, _)) = rules.datelines.iter().find_map(|(re, idx)| re.find(t).map(|m| (m, *idx))) {
-        o.dateline = Some(m.as_str().to_string());
-        o.text_start = m.end();
+    if let Some(m) = rules.datelines.iter().find_map(|(re, _)| re.find(t)) {
+        o.dateline = Some(t[m.clone()].to_string());
+        o.text_start = m.end;
         o.starts_item = true;
     }
     let after_dateline = after_dateline || o.dateline.is_some();

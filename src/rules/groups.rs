@@ -22,7 +22,10 @@
 
 use std::ops::Range;
 
+use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
+
+use super::search::Searcher;
 use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, Hir, HirKind, Look, Repetition};
 
 /// Byte ranges of a match's groups in the text, by group index (0: the whole match).
@@ -32,7 +35,7 @@ pub(crate) type Spans = Vec<Option<Range<usize>>>;
 #[derive(Debug, Clone)]
 pub(crate) struct CompactGroups {
     alphabet: Alphabet,
-    regex: meta::Regex,
+    regex: Searcher,
 }
 
 /// Which block each code point is in.
@@ -214,8 +217,8 @@ fn rewrite(hir: &Hir, alphabet: &Alphabet) -> Hir {
 }
 
 /// The groups of a match the regex found itself, in the same form.
-pub(crate) fn spans_of(caps: &regex::Captures<'_>) -> Spans {
-    caps.iter().map(|m| m.map(|m| m.range())).collect()
+pub(crate) fn spans_of(caps: &Captures) -> Spans {
+    caps.iter().map(|s| s.map(|s| s.range())).collect()
 }
 
 /// Slots (two per group) kept on the stack by [`CompactGroups::groups`]; patterns with more
@@ -243,7 +246,7 @@ impl CompactGroups {
         // DFA to search for.
         let config = meta::Config::new().utf8_empty(false).hybrid(false).dfa(false);
         let regex = meta::Builder::new().configure(config).build_from_hir(&rewrite(hir, &alphabet)).ok()?;
-        Some(CompactGroups { alphabet, regex })
+        Some(CompactGroups { alphabet, regex: Searcher::new(regex) })
     }
 
     /// The groups of the match at `m` in `text` (found by the pattern), as text ranges by group
@@ -272,7 +275,7 @@ impl CompactGroups {
             let input = Input::new(&bytes[..]).span(span).anchored(Anchored::Yes);
             // The groups' slots (start and end of each) on the stack: a `Captures` would be
             // allocated for every search.
-            let slot_len = self.regex.group_info().slot_len();
+            let slot_len = self.regex.regex().group_info().slot_len();
             let mut stack = [None; STACK_SLOTS];
             let mut heap = Vec::new();
             let slots = if slot_len <= STACK_SLOTS {
@@ -281,7 +284,7 @@ impl CompactGroups {
                 heap.resize(slot_len, None);
                 &mut heap[..]
             };
-            self.regex.search_slots(&input, slots)?;
+            self.regex.with_cache(|re, cache| re.search_slots_with(cache, &input, slots))?;
             if slots.get(1).copied().flatten()?.get() != offsets.len() - 1 {
                 return None;
             }
@@ -306,7 +309,7 @@ mod tests {
     fn both(pattern: &str, text: &str) -> (Option<Spans>, Option<Spans>) {
         let re = regex::Regex::new(pattern).unwrap();
         let compact = compact(pattern).expect("rewritable");
-        let want = re.captures(text).map(|c| spans_of(&c));
+        let want = re.captures(text).map(|c| c.iter().map(|m| m.map(|m| m.range())).collect());
         let got = re.find(text).and_then(|m| compact.groups(text, m.range()));
         (want, got)
     }

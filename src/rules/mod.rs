@@ -18,12 +18,14 @@ use std::path::{Path, PathBuf};
 
 mod examples;
 mod groups;
+mod search;
 
 pub use examples::{check_examples, ExampleFailure};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use groups::CompactGroups;
-use regex::{Regex, RegexBuilder};
+use regex_automata::{meta, Input, PatternID};
+use search::Searcher;
 use serde::Deserialize;
 
 /// The rule files shipped in `rules/`, compiled into the binary.
@@ -402,17 +404,19 @@ pub enum CharAction {
 /// A compiled pattern with a test that rules out most texts before the regex runs.
 ///
 /// Layout asks the dateline, byline, credit and furniture patterns about every unit of a page,
-/// and almost every answer is "no"; a regex search has a fixed cost (a cache taken from a pool,
+/// and almost every answer is "no"; a regex search has a fixed cost (the thread's cache looked up,
 /// the search set up) that dominates on such short texts. Most of these patterns are anchored
 /// (`^…`, `…$`), and regex-syntax's literal extractor tells which literals every match starts
 /// (or ends) with: `^(?:本报|新华社…)` starts with one of the agencies, `…摄）$` ends with `）`
 /// or `)`. A text that does not start (end) with one of them cannot match, and is answered
 /// without searching. Where nothing can be said (an unanchored pattern, a class too large to
-/// list) the regex decides alone. The methods shadow the [`Regex`] methods of the same name, so
-/// callers use a `Pattern` as they would the regex.
+/// list) the regex decides alone. The methods are named as the regex crate's `Regex` methods
+/// they stand for. Searches run with the calling thread's own caches (see [`search`]).
 #[derive(Debug, Clone)]
 pub struct Pattern {
-    regex: Regex,
+    regex: Searcher,
+    /// The pattern as compiled (variables expanded).
+    source: Box<str>,
     /// The characters every match starts with, when matches start at the text's start. Only the
     /// first character of each literal is kept: a handful to look up instead of the cross product
     /// of a pattern's alternatives.
@@ -544,13 +548,22 @@ impl CharSet {
 }
 
 impl Pattern {
-    fn new(regex: Regex) -> Pattern {
+    /// Compiles `pattern` as the regex crate's `Regex::new` would (the same syntax and engine
+    /// settings, and size limits of [`REGEX_SIZE_LIMIT`]), with the same error messages.
+    fn compile(pattern: &str) -> Result<Pattern, String> {
         use regex_syntax::hir::literal::{ExtractKind, Extractor};
         use regex_syntax::hir::Look;
-        let names = regex.capture_names().map(|n| n.map(Box::from)).collect();
-        let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(regex.as_str()) else {
-            return Pattern { regex, prefixes: None, suffixes: None, compact: None, names };
-        };
+        let hir = regex_syntax::ParserBuilder::new().build().parse(pattern).map_err(|e| e.to_string())?;
+        let config = meta::Config::new()
+            .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+            .hybrid_cache_capacity(REGEX_SIZE_LIMIT)
+            .match_kind(regex_automata::MatchKind::LeftmostFirst)
+            .utf8_empty(true);
+        let regex = meta::Builder::new().configure(config).build_from_hir(&hir).map_err(|e| match e.size_limit() {
+            Some(limit) => format!("Compiled regex exceeds size limit of {limit} bytes."),
+            None => e.to_string(),
+        })?;
+        let names = regex.group_info().pattern_names(PatternID::ZERO).map(|n| n.map(Box::from)).collect();
         let compact = CompactGroups::new(&hir);
         let props = hir.properties();
         let chars = |kind: ExtractKind, first: bool| {
@@ -573,7 +586,7 @@ impl Pattern {
         let prefixes =
             props.look_set_prefix().contains(Look::Start).then(|| chars(ExtractKind::Prefix, true)).flatten();
         let suffixes = props.look_set_suffix().contains(Look::End).then(|| chars(ExtractKind::Suffix, false)).flatten();
-        Pattern { regex, prefixes, suffixes, compact, names }
+        Ok(Pattern { regex: Searcher::new(regex), source: pattern.into(), prefixes, suffixes, compact, names })
     }
 
     /// Could the pattern match `text`? `false` is certain; `true` means the regex must say.
@@ -613,43 +626,50 @@ impl Pattern {
     }
 
     pub fn is_match(&self, text: &str) -> bool {
-        self.may_match(text) && self.regex.is_match(text)
+        self.may_match(text) && self.regex.with_cache(|re, cache| re.is_match_with(cache, &Input::new(text)))
     }
 
-    pub fn find<'h>(&self, text: &'h str) -> Option<regex::Match<'h>> {
-        if self.may_match(text) {
-            self.regex.find(text)
-        } else {
-            None
+    /// Where the first match in `text` is.
+    pub fn find(&self, text: &str) -> Option<Range<usize>> {
+        if !self.may_match(text) {
+            return None;
         }
+        self.find_unfiltered(text)
     }
 
-    /// The groups of the first match in `text`, as [`Regex::captures`] finds them.
+    fn find_unfiltered(&self, text: &str) -> Option<Range<usize>> {
+        self.regex.with_cache(|re, cache| re.search_with(cache, &Input::new(text))).map(|m| m.range())
+    }
+
+    /// The groups of the first match in `text`, as the regex crate's `Regex::captures` finds
+    /// them.
     pub fn captures(&self, text: &str) -> Option<Groups<'_>> {
         if !self.may_match(text) {
             return None;
         }
         let spans = match &self.compact {
             // The DFA finds the match; the compact pattern finds its groups.
-            Some(compact) => {
-                let m = self.regex.find(text)?;
-                compact.groups(text, m.range())
-            }
+            Some(compact) => compact.groups(text, self.find_unfiltered(text)?),
             None => None,
         };
         let spans = match spans {
             Some(spans) => spans,
-            None => groups::spans_of(&self.regex.captures(text)?),
+            None => self.regex.with_cache(|re, cache| {
+                let mut caps = re.create_captures();
+                re.search_captures_with(cache, &Input::new(text), &mut caps);
+                caps.is_match().then(|| groups::spans_of(&caps))
+            })?,
         };
         Some(Groups { spans, names: &self.names })
     }
 
     pub fn as_str(&self) -> &str {
-        self.regex.as_str()
+        &self.source
     }
 
-    pub fn capture_names(&self) -> regex::CaptureNames<'_> {
-        self.regex.capture_names()
+    /// The group names by group index (`None` for the whole match and unnamed groups).
+    pub fn capture_names(&self) -> impl Iterator<Item = Option<&str>> {
+        self.names.iter().map(|n| n.as_deref())
     }
 }
 
@@ -978,7 +998,7 @@ impl CompiledRules {
                 }
                 RuleType::Dateline | RuleType::Byline | RuleType::Credit | RuleType::Furniture => {
                     let pattern = r.pattern.as_ref().ok_or_else(|| need("pattern"))?;
-                    let regex = Pattern::new(compile_pattern(pattern, &set.vars, file, &r.id)?);
+                    let regex = compile_pattern(pattern, &set.vars, file, &r.id)?;
                     match r.kind {
                         RuleType::Dateline => c.datelines.push((regex, idx)),
                         RuleType::Credit => {
@@ -1238,7 +1258,7 @@ fn single_char(s: &str) -> Option<char> {
 }
 
 /// Expands `{var}` references and compiles with a size limit.
-fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, id: &str) -> Result<Regex, RuleError> {
+fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, id: &str) -> Result<Pattern, RuleError> {
     let mut out = String::with_capacity(pattern.len() * 2);
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
@@ -1275,11 +1295,7 @@ fn compile_pattern(pattern: &str, vars: &BTreeMap<String, String>, file: &str, i
     if out.len() > PATTERN_MAX_LEN {
         return Err(err(file, Some(id), "pattern is too long after expanding variables"));
     }
-    RegexBuilder::new(&out)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| err(file, Some(id), format!("pattern does not compile: {e}")))
+    Pattern::compile(&out).map_err(|e| err(file, Some(id), format!("pattern does not compile: {e}")))
 }
 
 #[cfg(test)]
@@ -1352,14 +1368,14 @@ mod tests {
 
     #[test]
     fn pattern_prefilter_reads_anchored_literals() {
-        let p = Pattern::new(Regex::new("^(?:本报|新华社)(?:北京)?(?:电|讯)").unwrap());
+        let p = Pattern::compile("^(?:本报|新华社)(?:北京)?(?:电|讯)").unwrap();
         assert!(p.prefixes.is_some() && p.suffixes.is_none());
         assert!(!p.may_match("昨天，本报讯") && p.may_match("本报讯 昨天"));
-        let p = Pattern::new(Regex::new("\\s*(?P<credit>\\p{Han}{2,3})\\s*摄[）)]$").unwrap());
+        let p = Pattern::compile("\\s*(?P<credit>\\p{Han}{2,3})\\s*摄[）)]$").unwrap();
         assert!(p.prefixes.is_none() && p.suffixes.is_some());
         assert!(!p.may_match("张三摄）。") && p.may_match("张三摄）"));
         // Unanchored: nothing to rule out.
-        let p = Pattern::new(Regex::new("本报").unwrap());
+        let p = Pattern::compile("本报").unwrap();
         assert!(p.prefixes.is_none() && p.suffixes.is_none() && p.may_match("x"));
     }
 
@@ -1419,7 +1435,11 @@ mod tests {
         let texts = probe_texts();
         for p in all_patterns(&c) {
             for t in &texts {
-                assert!(p.may_match(t) || !p.regex.is_match(t), "{} rules out {t:?}, which it matches", p.as_str());
+                assert!(
+                    p.may_match(t) || !p.regex.regex().is_match(t),
+                    "{} rules out {t:?}, which it matches",
+                    p.as_str()
+                );
             }
         }
         // The rule set's unions of the pattern ends rule out no text a pattern matches either,
@@ -1428,10 +1448,10 @@ mod tests {
         let openers: Vec<&Pattern> =
             c.datelines.iter().map(|(p, _)| p).chain(c.bylines.iter().map(|b| &b.regex)).collect();
         for t in &texts {
-            if openers.iter().any(|p| p.regex.is_match(t)) {
+            if openers.iter().any(|p| p.regex.regex().is_match(t)) {
                 assert!(c.may_open(t), "{t:?}");
             }
-            if c.credits.iter().any(|(p, _)| p.regex.is_match(t)) {
+            if c.credits.iter().any(|(p, _)| p.regex.regex().is_match(t)) {
                 assert!(c.may_end_in_credit(t), "{t:?}");
             }
         }
@@ -1446,11 +1466,16 @@ mod tests {
         let texts = probe_texts();
         let mut matched = 0;
         for p in all_patterns(&c) {
-            if p.regex.captures_len() > 1 {
+            // The regex crate's answers, from the pattern's text: what `Pattern` must give.
+            let reference = regex::Regex::new(p.as_str()).unwrap();
+            if reference.captures_len() > 1 {
                 assert!(p.compact.is_some(), "{} has groups but no compact form", p.as_str());
             }
             for t in &texts {
-                let want = p.regex.captures(t).map(|c| groups::spans_of(&c));
+                assert_eq!(reference.is_match(t), p.is_match(t), "{} on {t:?}", p.as_str());
+                assert_eq!(reference.find(t).map(|m| m.range()), p.find(t), "{} on {t:?}", p.as_str());
+                let want =
+                    reference.captures(t).map(|c| c.iter().map(|m| m.map(|m| m.range())).collect::<groups::Spans>());
                 let got = p.captures(t).map(|g| g.spans);
                 assert_eq!(want, got, "{} on {t:?}", p.as_str());
                 matched += (p.compact.is_some() && want.is_some()) as usize;
