@@ -884,7 +884,9 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
     }
     let b_head = &b_head[..b_len];
     let quoted = matches!((first, last), ('“', '”') | ('『', '』') | ('「', '」'));
-    after_end(units, k)
+    // A byline on a line of its own ends something too: what follows it starts the text.
+    let prev_is_byline = units[k - 1].whole().is_some_and(|p| segment::is_byline_line(rules, p));
+    (after_end(units, k) || prev_is_byline)
         && n <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
         && (quoted || !params.has_never(w) && !w.contains(|c: char| c.is_ascii_digit()))
         && !params.ends_open.contains(&last)
