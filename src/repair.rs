@@ -884,9 +884,9 @@ fn is_subhead(rules: &CompiledRules, units: &[Unit], k: usize) -> bool {
     }
     let b_head = &b_head[..b_len];
     let quoted = matches!((first, last), ('“', '”') | ('『', '』') | ('「', '」'));
-    // A byline on a line of its own ends something too: what follows it starts the text.
-    let prev_is_byline = units[k - 1].whole().is_some_and(|p| segment::is_byline_line(rules, p));
-    (after_end(units, k) || prev_is_byline)
+    // A byline on a line of its own ends something too: what follows it starts the text. (Read
+    // only when nothing else came to an end: it is a pattern search.)
+    (after_end(units, k) || units[k - 1].whole().is_some_and(|p| segment::is_byline_line(rules, p)))
         && n <= if quoted { params.max_line_chars * 3 / 2 } else { params.max_line_chars }
         && (quoted || !params.has_never(w) && !w.contains(|c: char| c.is_ascii_digit()))
         && !params.ends_open.contains(&last)

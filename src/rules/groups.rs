@@ -24,9 +24,9 @@ use std::ops::Range;
 
 use regex_automata::util::captures::Captures;
 use regex_automata::{meta, Anchored, Input};
+use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, Hir, HirKind, Look, Repetition};
 
 use super::search::Searcher;
-use regex_syntax::hir::{Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, Hir, HirKind, Look, Repetition};
 
 /// Byte ranges of a match's groups in the text, by group index (0: the whole match).
 pub(crate) type Spans = Vec<Option<Range<usize>>>;
@@ -221,6 +221,13 @@ pub(crate) fn spans_of(caps: &Captures) -> Spans {
     caps.iter().map(|s| s.map(|s| s.range())).collect()
 }
 
+/// The groups the regex crate's `Regex::captures` found, in the same form: the reference the
+/// tests compare with.
+#[cfg(test)]
+pub(crate) fn spans_of_reference(caps: &regex::Captures<'_>) -> Spans {
+    caps.iter().map(|m| m.map(|m| m.range())).collect()
+}
+
 /// Slots (two per group) kept on the stack by [`CompactGroups::groups`]; patterns with more
 /// groups use the heap.
 const STACK_SLOTS: usize = 32;
@@ -309,7 +316,7 @@ mod tests {
     fn both(pattern: &str, text: &str) -> (Option<Spans>, Option<Spans>) {
         let re = regex::Regex::new(pattern).unwrap();
         let compact = compact(pattern).expect("rewritable");
-        let want = re.captures(text).map(|c| c.iter().map(|m| m.map(|m| m.range())).collect());
+        let want = re.captures(text).map(|c| spans_of_reference(&c));
         let got = re.find(text).and_then(|m| compact.groups(text, m.range()));
         (want, got)
     }

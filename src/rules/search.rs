@@ -32,12 +32,12 @@ pub(crate) struct Searcher {
 
 /// Slot numbers given back, and the next never used.
 static SLOTS: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
-/// The next searcher's number (0 stands for "no cache yet" in the tables).
+/// The next searcher's number.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// This thread's caches, by slot: the number of the searcher each was made for, and the cache.
-    static CACHES: RefCell<Vec<(u64, Option<Cache>)>> = const { RefCell::new(Vec::new()) };
+    static CACHES: RefCell<Vec<Option<(u64, Cache)>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Searcher {
@@ -68,15 +68,13 @@ impl Searcher {
         let done = CACHES.try_with(|table| {
             let mut table = table.borrow_mut();
             if table.len() <= self.slot {
-                table.resize_with(self.slot + 1, || (0, None));
+                table.resize_with(self.slot + 1, || None);
             }
-            let (id, cache) = &mut table[self.slot];
-            if *id != self.id {
-                *id = self.id;
-                *cache = Some(self.regex.create_cache());
+            let entry = &mut table[self.slot];
+            if !entry.as_ref().is_some_and(|(id, _)| *id == self.id) {
+                *entry = Some((self.id, self.regex.create_cache()));
             }
-            let cache = cache.get_or_insert_with(|| self.regex.create_cache());
-            search.take().map(|f| f(&self.regex, cache))
+            search.take().zip(entry.as_mut()).map(|(f, (_, cache))| f(&self.regex, cache))
         });
         match done.ok().flatten() {
             Some(r) => r,
@@ -129,13 +127,13 @@ mod tests {
             slot: a.slot,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         };
-        let owner = || CACHES.with(|t| t.borrow()[a.slot].0);
-        assert_eq!(owner(), a.id);
+        let owner = || CACHES.with(|t| t.borrow()[a.slot].as_ref().map(|(id, _)| *id));
+        assert_eq!(owner(), Some(a.id));
         assert_eq!(finds(&b, "12 xyz 34"), Some((3, 6)));
-        assert_eq!(owner(), b.id, "the cache in the slot was made anew for the second regex");
+        assert_eq!(owner(), Some(b.id), "the cache in the slot was made anew for the second regex");
         assert_eq!(finds(&b, "ab 123 cd"), Some((0, 2)));
         assert_eq!(finds(&a, "ab 123 cd"), Some((3, 6)));
-        assert_eq!(owner(), a.id);
+        assert_eq!(owner(), Some(a.id));
         // (`b` shares `a`'s slot: only one of them gives it back.)
         std::mem::forget(b);
     }
