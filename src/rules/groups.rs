@@ -18,7 +18,7 @@
 //!
 //! The rewriting is exact only for what it knows: literals, Unicode classes, and the text-start
 //! and text-end anchors. A pattern with anything else (a word boundary, a line anchor, a byte
-//! class), or with more than 256 blocks, is left to the regex.
+//! class), or with more than 128 distinct classes or 256 blocks, is left to the regex.
 
 use std::ops::Range;
 
@@ -104,7 +104,7 @@ impl Questions {
 
     /// Splits the code points into intervals at every edge of a question, and numbers the
     /// intervals by the answers they give (intervals that answer alike share a block). `None`
-    /// past 256 blocks.
+    /// past 128 classes or 256 blocks.
     fn alphabet(mut self) -> Option<Alphabet> {
         self.chars.sort_unstable();
         self.chars.dedup();
@@ -123,30 +123,50 @@ impl Questions {
         starts.dedup();
         starts.retain(|&s| s <= char::MAX as u32);
         // An interval's answers: the literal it is (a literal character is an interval of its
-        // own), and the classes that hold it.
-        let held: Vec<Vec<bool>> = self.classes.iter().map(|class| held_intervals(&starts, class)).collect();
-        let mut numbers: std::collections::HashMap<(Option<u32>, Vec<usize>), u8> = Default::default();
+        // own), and the classes that hold it, as one bit per class. (Patterns ask a handful of
+        // classes; one with more is left to the regex.)
+        if self.classes.len() > 128 {
+            return None;
+        }
+        let mut held = vec![0u128; starts.len()];
+        for (k, class) in self.classes.iter().enumerate() {
+            for (h, i) in held_intervals(&starts, class).into_iter().zip(&mut held) {
+                *i |= (h as u128) << k;
+            }
+        }
+        let mut numbers: std::collections::HashMap<(Option<u32>, u128), u8> = Default::default();
         let mut blocks = Vec::with_capacity(starts.len());
         for (i, &s) in starts.iter().enumerate() {
             let end = starts.get(i + 1).map_or(char::MAX as u32 + 1, |&e| e);
             let literal = (end == s + 1 && self.chars.binary_search(&s).is_ok()).then_some(s);
-            let classes = (0..held.len()).filter(|&k| held[k][i]).collect();
             let next = numbers.len();
-            let key = (literal, classes);
-            let block = match numbers.get(&key) {
-                Some(&b) => b,
-                None if next < 256 => *numbers.entry(key).or_insert(next as u8),
-                None => return None,
+            let block = match numbers.entry((literal, held[i])) {
+                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+                std::collections::hash_map::Entry::Vacant(e) if next < 256 => *e.insert(next as u8),
+                std::collections::hash_map::Entry::Vacant(_) => return None,
             };
             blocks.push(block);
         }
-        let in_block = |u: u32| blocks[starts.partition_point(|&s| s <= u) - 1];
-        let ascii = std::array::from_fn(|u| in_block(u as u32));
+        // The blocks of the code points from `first` on, into `out`: each interval that overlaps
+        // them fills its part. (A binary search for each of the BMP's code points cost more than
+        // the rest of building the alphabet.)
+        let run = |first: u32, out: &mut [u8]| {
+            let end = first as usize + out.len();
+            let mut i = starts.partition_point(|&s| s <= first) - 1;
+            while i < starts.len() && (starts[i] as usize) < end {
+                let from = (starts[i] as usize).max(first as usize) - first as usize;
+                let to = starts.get(i + 1).map_or(end, |&s| (s as usize).min(end)) - first as usize;
+                out[from..to].fill(blocks[i]);
+                i += 1;
+            }
+        };
+        let mut ascii = [0u8; 128];
+        run(0, &mut ascii);
         let mut pages = Box::new([0u16; 256]);
         let mut leaves = Vec::new();
         for (p, page) in pages.iter_mut().enumerate() {
-            let first = (p as u32) << 8;
-            let leaf: [u8; 256] = std::array::from_fn(|k| in_block(first + k as u32));
+            let mut leaf = [0u8; 256];
+            run((p as u32) << 8, &mut leaf);
             if leaf.iter().all(|&b| b == leaf[0]) {
                 *page = leaf[0] as u16;
             } else {
@@ -319,6 +339,26 @@ mod tests {
         let want = re.captures(text).map(|c| spans_of_reference(&c));
         let got = re.find(text).and_then(|m| compact.groups(text, m.range()));
         (want, got)
+    }
+
+    /// Every code point's block, as the lookup tables give it, is the block of the interval
+    /// that holds it (found by a search of the interval starts, the slow way).
+    #[test]
+    fn tables_give_each_code_point_its_interval_block() {
+        for pattern in [
+            "^(?:本报|新华社)记者\\s*(?P<names>\\p{Han}{2,3}?(?:、\\p{Han}{2,3}?)*)$",
+            "(?P<a>[\\w·]+)(?P<b>[^\\s\\d]{2})(?P<c>[\\x{FF}-\\x{1FF}\\x{10000}-\\x{10010}])",
+        ] {
+            let mut questions = Questions::default();
+            assert!(questions.collect(&regex_syntax::parse(pattern).unwrap()));
+            let a = questions.alphabet().expect("few blocks");
+            assert!(a.leaves.len() > 1, "{pattern}: the pages that are not one block are what is tested");
+            for u in (0..0x11000).chain(0x10FF00..=0x10FFFF) {
+                let Some(c) = char::from_u32(u) else { continue };
+                let want = a.blocks[a.starts.partition_point(|&s| s <= u) - 1];
+                assert_eq!(a.block(c), want, "{pattern}: U+{u:04X}");
+            }
+        }
     }
 
     #[test]
