@@ -20,6 +20,7 @@
 //! and text-end anchors. A pattern with anything else (a word boundary, a line anchor, a byte
 //! class), or with more than 128 distinct classes or 256 blocks, is left to the regex.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::ops::Range;
 
 use regex_automata::util::captures::Captures;
@@ -134,16 +135,16 @@ impl Questions {
                 *i |= (h as u128) << k;
             }
         }
-        let mut numbers: std::collections::HashMap<(Option<u32>, u128), u8> = Default::default();
+        let mut numbers: HashMap<(Option<u32>, u128), u8> = HashMap::new();
         let mut blocks = Vec::with_capacity(starts.len());
         for (i, &s) in starts.iter().enumerate() {
             let end = starts.get(i + 1).map_or(char::MAX as u32 + 1, |&e| e);
             let literal = (end == s + 1 && self.chars.binary_search(&s).is_ok()).then_some(s);
             let next = numbers.len();
             let block = match numbers.entry((literal, held[i])) {
-                std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-                std::collections::hash_map::Entry::Vacant(e) if next < 256 => *e.insert(next as u8),
-                std::collections::hash_map::Entry::Vacant(_) => return None,
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) if next < 256 => *e.insert(next as u8),
+                Entry::Vacant(_) => return None,
             };
             blocks.push(block);
         }
