@@ -133,6 +133,18 @@ fn fast(table: &Table, bytes: &[u8], mut i: usize, out: &mut String) -> usize {
             // fewer, wider stores was slower.
             if i + 8 <= n {
                 let w = u64::from_le(std::ptr::read_unaligned(src.add(i).cast::<u64>()));
+                if w & 0x80 == 0 {
+                    // ASCII (numbers, spaces, line ends, indentation): the bytes before the first
+                    // that is not ASCII, all eight when none is, copied in one turn. (They came a
+                    // byte a turn unless eight were ASCII, behind the failed tests for Chinese
+                    // text: 0.84M turns of the 4,000-page GB18030 corpus.)
+                    let high = w & 0x8080_8080_8080_8080;
+                    let k = if high == 0 { 8 } else { (high.trailing_zeros() / 8) as usize };
+                    std::ptr::write_unaligned(dst.add(o).cast::<u64>(), w.to_le());
+                    o += k;
+                    i += k;
+                    continue;
+                }
                 if w & 0x0080_0080_0080_0080 == 0x0080_0080_0080_0080 {
                     let e0 = table[(w & 0xFFFF) as usize];
                     let e1 = table[((w >> 16) & 0xFFFF) as usize];
@@ -167,16 +179,7 @@ fn fast(table: &Table, bytes: &[u8], mut i: usize, out: &mut String) -> usize {
             }
             let b = *src.add(i);
             if b < 0x80 {
-                // Runs of ASCII (numbers, spaces, line ends) go eight bytes at a time.
-                if i + 8 <= n {
-                    let word = std::ptr::read_unaligned(src.add(i).cast::<u64>());
-                    if word & 0x8080_8080_8080_8080 == 0 {
-                        std::ptr::write_unaligned(dst.add(o).cast::<u64>(), word);
-                        o += 8;
-                        i += 8;
-                        continue;
-                    }
-                }
+                // (Only among the last seven bytes: before them ASCII went above.)
                 *dst.add(o) = b;
                 o += 1;
                 i += 1;
@@ -251,12 +254,15 @@ mod tests {
     #[test]
     fn runs_of_every_length_decode_as_encoding_rs_does() {
         // Runs of two-byte characters of every length up to 20, after and before 0-3 ASCII
-        // bytes and a four-byte sequence: every way a run ends against the four-at-a-time and
-        // two-at-a-time turns, and against the end of the input.
+        // bytes and a four-byte sequence, and after ASCII runs around the eight bytes of a word:
+        // every way a run ends against the four-at-a-time and two-at-a-time turns, an ASCII run
+        // against the word it is copied by, and either against the end of the input.
         let han: Vec<char> = "中华人民共和国新闻报道记者北京上海广州天津重庆".chars().collect();
         for len in 0..=20 {
             let run: String = han.iter().cycle().take(len).collect();
-            for before in ["", "a", "ab", "abc"] {
+            for before in
+                ["", "a", "ab", "abc", "\n   ", "1998年", "abcdefg", "abcdefgh", "abcdefghi", "12345678901234567"]
+            {
                 for after in ["", "1", "12", "123", "𠀀"] {
                     let text = format!("{before}{run}{after}");
                     let (bytes, _, _) = GB18030.encode(&text);
