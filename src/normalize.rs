@@ -501,7 +501,10 @@ impl<'a> Pass<'a> {
         }
         let word = std::str::from_utf8(&word[..len]).expect("ASCII letters");
         let (repl, rule) = rules.stray_words.get(word)?;
-        let left = self.prev_sig(i)?;
+        // What stands before is read from the output, where an earlier mark is converted already
+        // (`目前, and 大` has a full-width comma before the word by now): read from the input,
+        // the half-width comma kept the word here and a second run over the output replaced it.
+        let left = self.out.text.chars().rev().find(|&c| !is_ws(c))?;
         let (right_at, right) = self.next_sig_from(end)?;
         if !(is_cjk(left) && is_cjk(right) && (is_han(left) || is_han(right))) {
             return None;
@@ -828,6 +831,9 @@ mod tests {
         assert_eq!(norm("R and D部门"), "R and D部门");
         assert_eq!(norm("Band乐队"), "Band乐队");
         assert_eq!(norm("中心 Band 广大"), "中心 Band 广大");
+        // After a mark that the pass converts, the word stands between Chinese text as it will
+        // in the output (where a second run would see the full-width comma).
+        assert_eq!(norm("目前, and 大连港"), "目前，和大连港");
     }
 
     #[test]
@@ -945,9 +951,12 @@ mod tests {
 
     #[test]
     fn idempotent_on_output() {
-        for s in
-            ["本报讯 (记者 朱梦琪) 昨天上午,全区。", "２０２４年 ＧＤＰ and 增长;好!", "中心 ａｎｄ 广大(Internet)上"]
-        {
+        for s in [
+            "本报讯 (记者 朱梦琪) 昨天上午,全区。",
+            "２０２４年 ＧＤＰ and 增长;好!",
+            "中心 ａｎｄ 广大(Internet)上",
+            "目前, and 大连港;and,一",
+        ] {
             let once = norm(s);
             assert_eq!(norm(&once), once, "{s}");
         }
