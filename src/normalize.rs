@@ -308,17 +308,9 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn prev_sig(&self, i: usize) -> Option<char> {
-        self.text[..i].chars().rev().find(|&c| !is_ws(c)).map(|c| self.folded(c))
-    }
-
     /// The first non-space character at or after `i`, folded, and its offset.
     fn next_sig_from(&self, i: usize) -> Option<(usize, char)> {
         self.text[i..].char_indices().find(|&(_, c)| !is_ws(c)).map(|(k, c)| (i + k, self.folded(c)))
-    }
-
-    fn cjk_context(&self, i: usize, len: usize) -> bool {
-        self.prev_sig(i).is_some_and(is_cjk) || self.next_sig_from(i + len).is_some_and(|(_, c)| is_cjk(c))
     }
 
     /// Decides every ASCII parenthesis of the paragraph: a matched pair converts together when
@@ -354,26 +346,49 @@ impl<'a> Pass<'a> {
                     Some(open) => {
                         let o = open as usize;
                         let inside_cjk = last_cjk.is_some_and(|k| k > o);
-                        let convert = inside_cjk || self.cjk_context(o, 1) || self.cjk_context(i, 1);
+                        let convert = inside_cjk || self.paren_context(o) || self.paren_context(i);
                         self.parens.push((open, convert));
                         self.parens.push((i as u32, convert));
                     }
                     None => {
-                        let convert = self.cjk_context(i, 1);
+                        let convert = self.paren_context(i);
                         self.parens.push((i as u32, convert));
                     }
                 },
             }
         }
         while let Some(open) = self.stack.pop() {
-            let convert = self.cjk_context(open as usize, 1);
+            let convert = self.paren_context(open as usize);
             self.parens.push((open, convert));
         }
         self.parens.sort_unstable();
     }
 
+    /// Is the ASCII parenthesis at `i` in Chinese context: is the nearest character on either
+    /// side (past spaces) Chinese? A half-width mark next to the parenthesis is looked past, with
+    /// the spaces, numbers and other such marks beyond it: the pass converts the mark when Chinese
+    /// text lies there ([`Pass::convert_punct`]), and a second run over the output would see it
+    /// full-width next to the parenthesis (`�),１９９７年` became `�)，1997年`, and then
+    /// `�），1997年`).
+    fn paren_context(&self, i: usize) -> bool {
+        let mark = |c: char| c != '(' && c != ')' && self.rules.punct_for(c).is_some();
+        let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/');
+        let side = |chars: &mut dyn Iterator<Item = char>| {
+            let mut chars = chars.map(|c| self.folded(c)).filter(|&c| !is_ws(c));
+            match chars.next() {
+                Some(c) if mark(c) => chars.find(|&c| !number(c) && !mark(c)).is_some_and(is_cjk),
+                c => c.is_some_and(is_cjk),
+            }
+        };
+        side(&mut self.text[..i].chars().rev()) || side(&mut self.text[i + 1..].chars())
+    }
+
     /// Does the ASCII mark `c` at `i` convert to its full-width form?
-    fn convert_punct(&self, i: usize, c: char) -> bool {
+    ///
+    /// A parenthesis after it counts as what it becomes (the parentheses are decided then, if
+    /// they were not yet): `abc,(中文)` converts the comma with the pair, as a second run over the
+    /// output, seeing `（`, would.
+    fn convert_punct(&mut self, i: usize, c: char) -> bool {
         if c == '(' || c == ')' {
             return self.parens.binary_search_by_key(&(i as u32), |p| p.0).map(|k| self.parens[k].1).unwrap_or(false);
         }
@@ -406,8 +421,18 @@ impl<'a> Pass<'a> {
         // the mark is looked past: `12%;35个` is between 的 and 个.
         let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/' | ',' | ':');
         let prev = self.out.text.chars().rev().find(|&c| !is_ws(c) && !number(c));
-        let next = self.text[i + 1..].chars().map(|c| self.folded(c)).find(|&c| !is_ws(c) && !number(c));
-        prev.is_some_and(is_cjk) || next.is_some_and(is_cjk)
+        let next = self.text[i + 1..]
+            .char_indices()
+            .map(|(k, c)| (i + 1 + k, self.folded(c)))
+            .find(|&(_, c)| !is_ws(c) && !number(c));
+        match next {
+            _ if prev.is_some_and(is_cjk) => true,
+            Some((k, '(' | ')')) => {
+                self.decide_parens();
+                self.parens.binary_search_by_key(&(k as u32), |p| p.0).is_ok_and(|at| self.parens[at].1)
+            }
+            next => next.is_some_and(|(_, c)| is_cjk(c)),
+        }
     }
 
     /// A full-width sign that belongs to a number (`３０％`, `４．５`) and its ASCII form.
@@ -420,7 +445,7 @@ impl<'a> Pass<'a> {
 
     /// The character that the one at `i` will become (fold, punctuation, number signs), for
     /// deciding about the space before it.
-    fn will_emit(&self, i: usize, c: char) -> char {
+    fn will_emit(&mut self, i: usize, c: char) -> char {
         if let Some((to, _)) = self.rules.punct_for(c) {
             if self.convert_punct(i, c) {
                 return to;
@@ -812,6 +837,12 @@ mod tests {
         assert_eq!(norm("昨天上午,全区"), "昨天上午，全区");
         assert_eq!(norm("(记者 朱梦琪) 昨天"), "（记者朱梦琪）昨天");
         assert_eq!(norm("8.8万,7.1%,1,000,10:30"), "8.8万，7.1%，1,000，10:30");
+        // A parenthesis next to a mark that converts, and a mark before a pair that converts,
+        // are read as they will stand in the output.
+        assert_eq!(norm("胡花\u{FFFD}),１９９７年"), "胡花\u{FFFD}），1997年");
+        assert_eq!(norm("目前,(abc) x"), "目前，（abc）x");
+        assert_eq!(norm("abc,(中文)"), "abc，（中文）");
+        assert_eq!(norm("x (y), z"), "x (y), z");
         assert_eq!(norm("见 http://x.cn/a?b=1"), "见 http://x.cn/a?b=1");
         assert_eq!(norm("f(x) = y"), "f(x) = y");
     }
@@ -956,6 +987,10 @@ mod tests {
             "２０２４年 ＧＤＰ and 增长;好!",
             "中心 ａｎｄ 广大(Internet)上",
             "目前, and 大连港;and,一",
+            "胡花\u{FFFD}),１９９７年岁末",
+            "目前,(abc) x",
+            "abc,(中文)",
+            "x (y), 1998年",
         ] {
             let once = norm(s);
             assert_eq!(norm(&once), once, "{s}");
