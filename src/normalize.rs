@@ -372,11 +372,10 @@ impl<'a> Pass<'a> {
     /// `�），1997年`).
     fn paren_context(&self, i: usize) -> bool {
         let mark = |c: char| c != '(' && c != ')' && self.rules.punct_for(c).is_some();
-        let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/');
         let side = |chars: &mut dyn Iterator<Item = char>| {
             let mut chars = chars.map(|c| self.folded(c)).filter(|&c| !is_ws(c));
             match chars.next() {
-                Some(c) if mark(c) => chars.find(|&c| !number(c) && !mark(c)).is_some_and(is_cjk),
+                Some(c) if mark(c) => chars.find(|&c| !in_number(c) && !mark(c)).is_some_and(is_cjk),
                 c => c.is_some_and(is_cjk),
             }
         };
@@ -419,12 +418,11 @@ impl<'a> Pass<'a> {
         // What stands before is read from the output, where earlier marks are converted already
         // (`（右）,1997` has a full-width parenthesis before the comma by now). A number next to
         // the mark is looked past: `12%;35个` is between 的 and 个.
-        let number = |c: char| c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/' | ',' | ':');
-        let prev = self.out.text.chars().rev().find(|&c| !is_ws(c) && !number(c));
+        let prev = self.out.text.chars().rev().find(|&c| !is_ws(c) && !in_number(c));
         let next = self.text[i + 1..]
             .char_indices()
             .map(|(k, c)| (i + 1 + k, self.folded(c)))
-            .find(|&(_, c)| !is_ws(c) && !number(c));
+            .find(|&(_, c)| !is_ws(c) && !in_number(c));
         match next {
             _ if prev.is_some_and(is_cjk) => true,
             Some((k, '(' | ')')) => {
@@ -676,6 +674,12 @@ impl<'a> Pass<'a> {
         }
         self.copy(run..n);
     }
+}
+
+/// Can `c` stand inside a number (`12.5%`, `1,000`, `3/4`, `10:30`)? What [`Pass::convert_punct`]
+/// and [`Pass::paren_context`] look past to find the text beside a mark.
+fn in_number(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '.' | '%' | '‰' | '/' | ',' | ':')
 }
 
 /// Which ASCII bytes the pass must look at (the rest are copied in runs): all but digits and the
